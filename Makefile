@@ -1,0 +1,41 @@
+# octolb: `make run` starts the service on its embedded defaults, `make test` runs the tests.
+# Both first run an idempotent set-up: Debian packages (haproxy, keepalived) and .venv.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup system-deps lint bench clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@missing=""; \
+	for pkg in haproxy keepalived; do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/octolb up $(ARGS)
+
+test: setup
+	$(PY) -m ruff check octolb tests
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check octolb tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,63 @@
+"""The API application: load-balancer v2 under /v2 and /v2.0, version discovery at /, the
+minimal network API under /network."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from octolb.api import errors
+from octolb.api.routes import (
+    healthmonitors,
+    listeners,
+    loadbalancers,
+    members,
+    network,
+    pools,
+    versions,
+)
+from octolb.controller.bus import Bus
+
+LBAAS = (loadbalancers.router, listeners.router, pools.router, members.router,
+         healthmonitors.router)
+
+
+def _v2() -> APIRouter:
+    v2 = APIRouter()
+    for r in LBAAS:
+        v2.include_router(r, prefix="/lbaas")
+    return v2
+
+
+def create_app(bus: Bus) -> FastAPI:
+    app = FastAPI(title="octolb", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.bus = bus
+    errors.install(app)
+
+    @app.middleware("http")
+    async def request_id_and_accept(request: Request, call_next):
+        rid = f"req-{uuid.uuid4()}"
+        accept = request.headers.get("accept", "")
+        if accept and not any(a.split(";")[0].strip() in ("application/json", "*/*",
+                                                         "application/*")
+                              for a in accept.split(",")):
+            resp = JSONResponse({"errors": [{
+                "status": 406, "title": "Not Acceptable",
+                "detail": "Only content type application/json is accepted.",
+                "request_id": rid}]}, status_code=406)
+        else:
+            path = request.scope["path"]
+            if path.endswith(".json"):
+                request.scope["path"] = path[:-5]
+            resp = await call_next(request)
+        resp.headers["X-OpenStack-Request-Id"] = rid
+        return resp
+
+    app.include_router(versions.router)
+    app.include_router(network.router)
+    v2 = _v2()
+    app.include_router(v2, prefix="/v2")
+    app.include_router(v2, prefix="/v2.0")
+    return app

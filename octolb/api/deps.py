@@ -1,0 +1,23 @@
+"""Per-request dependencies: a database session and the bus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from octolb.db.session import new_session
+
+
+def db(request: Request) -> Iterator[Session]:
+    s = new_session()
+    try:
+        yield s
+    finally:
+        s.rollback()
+        s.close()
+
+
+def notify(request: Request, lb_id: str) -> None:
+    request.app.state.bus.notify(lb_id)

@@ -1,0 +1,203 @@
+"""The minimal network API (Neutron v2.0 shapes) under `/network`: what the stock clients ask
+when they resolve `--vip-subnet-id private-subnet`, plus create/delete of networks and
+subnets. Its own root, because the SDK discovers versions at the network endpoint's root."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from octolb.api import auth, deps
+from octolb.db.models import Network, Port, Subnet
+from octolb.network import local as network
+
+router = APIRouter(prefix="/network")
+
+
+def _neutron_error(status: int, kind: str, message: str) -> JSONResponse:
+    return JSONResponse({"NeutronError": {"type": kind, "message": message, "detail": ""}},
+                        status_code=status)
+
+
+def _ts(v: dt.datetime | None) -> str | None:
+    return v.strftime("%Y-%m-%dT%H:%M:%SZ") if v else None
+
+
+def render_network(n: Network) -> dict:
+    return {
+        "id": n.id, "name": n.name or "", "tenant_id": n.project_id or "",
+        "project_id": n.project_id or "", "admin_state_up": n.admin_state_up,
+        "status": "ACTIVE", "subnets": [s.id for s in n.subnets], "shared": n.shared,
+        "mtu": n.mtu, "router:external": False, "port_security_enabled": False,
+        "availability_zones": [], "availability_zone_hints": [], "description": "",
+        "tags": [], "revision_number": 1, "created_at": _ts(n.created_at),
+        "updated_at": _ts(n.updated_at or n.created_at), "is_default": False,
+        "provider:network_type": "local", "provider:physical_network": None,
+        "provider:segmentation_id": None, "ipv4_address_scope": None,
+        "ipv6_address_scope": None, "qos_policy_id": None,
+    }
+
+
+def render_subnet(s: Subnet) -> dict:
+    start, end = network.allocation_range(s)
+    return {
+        "id": s.id, "name": s.name or "", "network_id": s.network_id,
+        "tenant_id": s.project_id or "", "project_id": s.project_id or "",
+        "cidr": s.cidr, "ip_version": s.ip_version, "gateway_ip": s.gateway_ip,
+        "allocation_pools": [{"start": start, "end": end}], "enable_dhcp": False,
+        "dns_nameservers": [], "host_routes": [], "ipv6_ra_mode": None,
+        "ipv6_address_mode": None, "subnetpool_id": None, "description": "", "tags": [],
+        "service_types": [], "segment_id": None, "revision_number": 0,
+        "created_at": _ts(s.created_at), "updated_at": _ts(s.updated_at or s.created_at),
+    }
+
+
+def render_port(p: Port) -> dict:
+    return {
+        "id": p.id, "name": p.name or "", "network_id": p.network_id,
+        "tenant_id": p.project_id or "", "project_id": p.project_id or "",
+        "mac_address": p.mac_address, "admin_state_up": p.admin_state_up, "status": "ACTIVE",
+        "device_id": p.device_id or "", "device_owner": p.device_owner or "",
+        "fixed_ips": [{"subnet_id": f.subnet_id, "ip_address": f.ip_address}
+                      for f in p.fixed_ips],
+        "security_groups": [], "allowed_address_pairs": [], "extra_dhcp_opts": [],
+        "binding:vnic_type": "normal", "port_security_enabled": False, "description": "",
+        "tags": [], "revision_number": 1, "qos_policy_id": None,
+        "created_at": _ts(p.created_at), "updated_at": _ts(p.updated_at or p.created_at),
+    }
+
+
+KINDS = {
+    "networks": (Network, "network", render_network),
+    "subnets": (Subnet, "subnet", render_subnet),
+    "ports": (Port, "port", render_port),
+}
+
+
+def _matches(doc: dict, request: Request) -> bool:
+    for key in set(request.query_params.keys()) - {"fields", "limit", "marker", "sort_key",
+                                                   "sort_dir", "page_reverse"}:
+        wanted = request.query_params.getlist(key)
+        have = doc.get(key)
+        if key == "fixed_ips":
+            continue
+        if isinstance(have, bool):
+            have = str(have).lower()
+            wanted = [w.lower() for w in wanted]
+        if str(have) not in wanted:
+            return False
+    return True
+
+
+def _fields(doc: dict, request: Request) -> dict:
+    fields = request.query_params.getlist("fields")
+    return {k: v for k, v in doc.items() if k in fields} if fields else doc
+
+
+@router.get("/")
+def versions(request: Request):
+    base = str(request.url).rstrip("/")
+    return {"versions": [{"id": "v2.0", "status": "CURRENT",
+                          "links": [{"href": f"{base}/v2.0/", "rel": "self"}]}]}
+
+
+@router.get("/v2.0/extensions")
+def extensions():
+    return {"extensions": []}
+
+
+@router.get("/v2.0/{kind}")
+def list_kind(kind: str, request: Request, session: Session = Depends(deps.db)):
+    if kind not in KINDS:
+        return _neutron_error(404, "HTTPNotFound", "The resource could not be found.")
+    model, _single, render = KINDS[kind]
+    docs = [render(o) for o in session.scalars(select(model).order_by(model.created_at))]
+    return {kind: [_fields(d, request) for d in docs if _matches(d, request)]}
+
+
+@router.get("/v2.0/{kind}/{obj_id}")
+def show_kind(kind: str, obj_id: str, request: Request, session: Session = Depends(deps.db)):
+    if kind not in KINDS:
+        return _neutron_error(404, "HTTPNotFound", "The resource could not be found.")
+    model, single, render = KINDS[kind]
+    obj = session.get(model, obj_id)
+    if obj is None:
+        return _neutron_error(404, f"{single.capitalize()}NotFound",
+                              f"{single.capitalize()} {obj_id} could not be found.")
+    return {single: _fields(render(obj), request)}
+
+
+async def _body(request: Request, key: str) -> dict | JSONResponse:
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except ValueError:
+        return _neutron_error(400, "BadRequest", "Malformed JSON in request body.")
+    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+        return _neutron_error(400, "BadRequest", f"Resource body required: {key}.")
+    return data[key]
+
+
+@router.post("/v2.0/networks", status_code=201)
+async def create_network(request: Request, session: Session = Depends(deps.db),
+                         ctx: auth.Context = Depends(auth.context)):
+    body = await _body(request, "network")
+    if isinstance(body, JSONResponse):
+        return body
+    name = body.get("name")
+    if name is not None and (not isinstance(name, str) or len(name) > 255):
+        return _neutron_error(400, "HTTPBadRequest", "Invalid input for name.")
+    net = Network(name=name, project_id=body.get("project_id") or ctx.project_id,
+                  shared=bool(body.get("shared", False)))
+    session.add(net)
+    session.commit()
+    session.refresh(net)
+    return {"network": render_network(net)}
+
+
+@router.post("/v2.0/subnets", status_code=201)
+async def create_subnet(request: Request, session: Session = Depends(deps.db)):
+    body = await _body(request, "subnet")
+    if isinstance(body, JSONResponse):
+        return body
+    net = session.get(Network, str(body.get("network_id")))
+    if net is None:
+        return _neutron_error(404, "NetworkNotFound",
+                              f"Network {body.get('network_id')} could not be found.")
+    if not isinstance(body.get("cidr"), str):
+        return _neutron_error(400, "HTTPBadRequest", "Invalid input for cidr.")
+    try:
+        sub = network.create_subnet(session, net, body.get("name"), body["cidr"],
+                                    body.get("gateway_ip", ""))
+    except network.NetworkError as exc:
+        return _neutron_error(400, "HTTPBadRequest", exc.message)
+    session.commit()
+    return {"subnet": render_subnet(sub)}
+
+
+@router.delete("/v2.0/{kind}/{obj_id}", status_code=204)
+def delete_kind(kind: str, obj_id: str, session: Session = Depends(deps.db)):
+    if kind not in ("networks", "subnets"):
+        return _neutron_error(404, "HTTPNotFound", "The resource could not be found.")
+    model, single, _render = KINDS[kind]
+    obj = session.get(model, obj_id)
+    if obj is None:
+        return _neutron_error(404, f"{single.capitalize()}NotFound",
+                              f"{single.capitalize()} {obj_id} could not be found.")
+    in_use = (session.scalar(select(Port).where(Port.network_id == obj.id))
+              if kind == "networks" else
+              any(f.subnet_id == obj.id for p in session.scalars(
+                  select(Port).where(Port.network_id == obj.network_id)) for f in p.fixed_ips))
+    if in_use:
+        return _neutron_error(409, f"{single.capitalize()}InUse",
+                              f"Unable to complete operation on {single} {obj_id}. One or more "
+                              "ports have an IP allocation from this " + single + ".")
+    for sub in obj.subnets if kind == "networks" else []:
+        session.delete(sub)
+    session.delete(obj)
+    session.commit()
+    return Response(status_code=204)

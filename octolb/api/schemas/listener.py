@@ -1,0 +1,81 @@
+"""Listener request bodies and representation."""
+
+from __future__ import annotations
+
+from octolb import constants as c
+from octolb.api.schemas import types as t
+from octolb.api.schemas.common import ids, owned
+
+Timeout = t.Int(0, c.MAX_TIMEOUT_MS)
+
+
+class _ListenerCommon(t.Body):
+    name: t.Name = None
+    description: t.Name = None
+    admin_state_up: t.Bool = True
+    connection_limit: t.Int(-1) = None
+    default_pool_id: t.UUID = None
+    default_tls_container_ref: t.Ref = None
+    sni_container_refs: list[t.Ref] | None = None
+    client_ca_tls_container_ref: t.Ref = None
+    client_authentication: t.Enum("NONE", "OPTIONAL", "MANDATORY") = None
+    client_crl_container_ref: t.Ref = None
+    insert_headers: t.AnyDict() = None
+    timeout_client_data: Timeout = None
+    timeout_member_connect: Timeout = None
+    timeout_member_data: Timeout = None
+    timeout_tcp_inspect: Timeout = None
+    allowed_cidrs: list[t.String(64)] | None = None
+    tls_ciphers: t.String(2048) = None
+    tls_versions: list[t.String(32)] | None = None
+    alpn_protocols: list[t.String(32)] | None = None
+    hsts_max_age: t.Int(0) = None
+    hsts_include_subdomains: t.Bool = None
+    hsts_preload: t.Bool = None
+    tags: t.Tags = None
+
+
+class ListenerPOST(_ListenerCommon):
+    loadbalancer_id: t.UUID
+    protocol: t.Enum(*c.LISTENER_PROTOCOLS)
+    protocol_port: t.Port
+    project_id: t.ProjectId = None
+    tenant_id: t.ProjectId = None
+
+
+class ListenerPUT(_ListenerCommon):
+    admin_state_up: t.Bool = None
+
+
+def render(lis) -> dict:
+    d = owned(lis)
+    d.update({
+        "description": lis.description or "",
+        "protocol": lis.protocol,
+        "protocol_port": lis.protocol_port,
+        "connection_limit": lis.connection_limit,
+        "default_pool_id": lis.default_pool_id,
+        "default_tls_container_ref": lis.default_tls_container_ref,
+        "sni_container_refs": list(lis.sni_container_refs or []),
+        "client_ca_tls_container_ref": lis.client_ca_tls_container_ref,
+        "client_authentication": lis.client_authentication or "NONE",
+        "client_crl_container_ref": lis.client_crl_container_ref,
+        "insert_headers": dict(lis.insert_headers or {}),
+        "l7policies": [],
+        "loadbalancers": [{"id": lis.load_balancer_id}],
+        "timeout_client_data": lis.timeout_client_data,
+        "timeout_member_connect": lis.timeout_member_connect,
+        "timeout_member_data": lis.timeout_member_data,
+        "timeout_tcp_inspect": lis.timeout_tcp_inspect,
+        "allowed_cidrs": list(lis.allowed_cidrs) if lis.allowed_cidrs else None,
+        "tls_ciphers": lis.tls_ciphers,
+        "tls_versions": lis.tls_versions,
+        "alpn_protocols": lis.alpn_protocols,
+        "hsts_max_age": lis.hsts_max_age,
+        "hsts_include_subdomains": bool(lis.hsts_include_subdomains),
+        "hsts_preload": bool(lis.hsts_preload),
+    })
+    return d
+
+
+__all__ = ["ListenerPOST", "ListenerPUT", "render", "ids"]

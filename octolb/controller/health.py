@@ -1,0 +1,216 @@
+"""The health manager: receives signed UDP heartbeats, refreshes amphora health, maps HAProxy
+statuses to operating_status (Octavia §6.2), adds statistics, and asks for a failover of an
+amphora that went silent (§6.3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import threading
+import time
+import zlib
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from octolb import constants as c
+from octolb.controller.bus import Bus
+from octolb.controller.stats import update_stats
+from octolb.db.models import Amphora, AmphoraHealth, LoadBalancer, utcnow
+from octolb.db.session import transaction
+
+LOG = logging.getLogger(__name__)
+
+
+def unwrap(datagram: bytes, key: str) -> dict | None:
+    """payload || hex HMAC-SHA256 (or, from old agents, the 32-byte raw digest)."""
+    k = key.encode()
+    for size, digest in ((64, lambda p: hmac.new(k, p, hashlib.sha256).hexdigest().encode()),
+                         (32, lambda p: hmac.new(k, p, hashlib.sha256).digest())):
+        if len(datagram) <= size:
+            continue
+        payload, sig = datagram[:-size], datagram[-size:]
+        if hmac.compare_digest(sig, digest(payload)):
+            try:
+                return json.loads(zlib.decompress(payload))
+            except (zlib.error, ValueError):
+                return None
+    return None
+
+
+def _member_status(reported: str) -> str | None:
+    r = reported.upper()
+    if r.startswith("UP"):
+        return c.ONLINE
+    if r.startswith("DOWN"):
+        return c.ERROR
+    if r == "DRAIN":
+        return c.DRAINING
+    if r == "MAINT":
+        return c.OFFLINE
+    if r == "NO CHECK":
+        return c.NO_MONITOR
+    return None
+
+
+def _set(obj, status: str | None) -> None:
+    if status is not None and (obj.operating_status or "").upper() != status:
+        obj.operating_status = status
+
+
+def update_health(s: Session, msg: dict, heartbeat_interval: float) -> None:
+    amp = s.get(Amphora, msg.get("id"))
+    if amp is None or amp.status == c.DELETED or amp.load_balancer is None:
+        return  # zombies are the housekeeping's business
+    lb = amp.load_balancer
+    if lb.provisioning_status == c.DELETED:
+        return
+    listeners = msg.get("listeners") or {}
+    enabled = [lis for lis in lb.listeners if lis.enabled]
+    pending = lb.provisioning_status in c.PENDING_STATUSES or not lb.enabled
+    if pending or len(listeners) == len(enabled):
+        if time.time() - msg.get("recv_time", time.time()) < heartbeat_interval:
+            row = s.get(AmphoraHealth, amp.id)
+            if row is None:
+                s.add(AmphoraHealth(amphora_id=amp.id, last_update=utcnow(), busy=False))
+            else:
+                row.last_update = utcnow()
+    else:
+        LOG.warning("amphora %s reports %d listeners, expected %d", amp.id, len(listeners),
+                    len(enabled))
+
+    lb_status = c.ONLINE if lb.enabled else c.OFFLINE
+    for lis in lb.listeners:
+        entry = listeners.get(lis.id)
+        if entry is None:
+            _set(lis, c.ERROR if lis.enabled and lb.provisioning_status == c.ACTIVE
+                 else c.OFFLINE)
+        elif entry.get("status") == "OPEN":
+            _set(lis, c.ONLINE)
+        elif entry.get("status") == "FULL":
+            _set(lis, c.DEGRADED)
+            if lb_status == c.ONLINE:
+                lb_status = c.DEGRADED
+
+    pools = {}
+    for key, entry in (msg.get("pools") or {}).items():
+        pools.setdefault(key.rsplit(":", 1)[0], entry)
+    for pool in lb.pools:
+        entry = pools.get(pool.id)
+        if entry is None:
+            _set(pool, c.OFFLINE)
+            continue
+        status = entry.get("status")
+        pool_status = {"UP": c.ONLINE, "DOWN": c.ERROR}.get(status)
+        if pool_status == c.ERROR:
+            lb_status = c.ERROR
+        members = entry.get("members") or {}
+        for m in pool.members:
+            reported = members.get(m.id)
+            if reported is None:
+                if m.operating_status != c.NO_MONITOR:
+                    _set(m, c.OFFLINE)
+                continue
+            new = _member_status(reported)
+            if new is None and reported.upper() != "RESTARTING":
+                LOG.debug("member %s: unknown status %r", m.id, reported)
+            _set(m, new)
+            if new == c.ERROR and pool_status == c.ONLINE:
+                pool_status = c.DEGRADED
+                if lb_status == c.ONLINE:
+                    lb_status = c.DEGRADED
+        _set(pool, pool_status)
+    _set(lb, lb_status)
+
+
+class HealthManager:
+    """UDP receiver + stale-amphora checker, as threads of the controller process."""
+
+    def __init__(self, bind_ip: str, bind_port: int, key: str, bus: Bus,
+                 heartbeat_interval: float, heartbeat_timeout: float,
+                 check_interval: float = 3.0):
+        self.key = key
+        self.bus = bus
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.check_interval = check_interval
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((bind_ip, bind_port))
+        self.sock.settimeout(1.0)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.received = 0
+
+    def start(self) -> None:
+        for target, name in ((self._receive, "health-receiver"), (self._check, "health-check")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        self.sock.close()
+
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            msg = unwrap(data, self.key)
+            if msg is None:
+                LOG.warning("dropped a heartbeat from %s: bad signature or payload", addr[0])
+                continue
+            msg["recv_time"] = time.time()
+            self.received += 1
+            try:
+                with transaction() as s:
+                    update_health(s, msg, self.heartbeat_interval)
+                with transaction() as s:
+                    update_stats(s, msg)
+            except Exception:
+                LOG.exception("heartbeat from %s not processed", addr[0])
+
+    def _check(self) -> None:
+        # Give amphorae a full timeout to report after a (re)start: no failover storm.
+        if self._stop.wait(self.heartbeat_timeout):
+            return
+        while not self._stop.wait(self.check_interval):
+            try:
+                for lb_id in self.fail_over_stale():
+                    self.bus.notify(lb_id)
+            except Exception:
+                LOG.exception("stale amphora check failed")
+
+    def fail_over_stale(self) -> list[str]:
+        """Stale = not busy and silent for heartbeat_timeout; its LB must be ACTIVE/ERROR."""
+        expired = utcnow() - dt.timedelta(seconds=self.heartbeat_timeout)
+        out = []
+        with transaction() as s:
+            rows = s.execute(
+                select(AmphoraHealth, Amphora)
+                .join(Amphora, Amphora.id == AmphoraHealth.amphora_id)
+                .where(AmphoraHealth.busy.is_(False), AmphoraHealth.last_update < expired,
+                       Amphora.status == c.ALLOCATED)).all()
+            for health, amp in rows:
+                res = s.execute(
+                    update(LoadBalancer)
+                    .where(LoadBalancer.id == amp.load_balancer_id,
+                           LoadBalancer.provisioning_status.in_((c.ACTIVE, c.ERROR)))
+                    .values(provisioning_status=c.PENDING_UPDATE, failover_requested=True)
+                    .execution_options(synchronize_session=False))
+                if res.rowcount == 1:
+                    health.busy = True
+                    LOG.warning("amphora %s silent since %s: failing over load balancer %s",
+                                amp.id, health.last_update, amp.load_balancer_id)
+                    out.append(amp.load_balancer_id)
+        return out

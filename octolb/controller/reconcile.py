@@ -1,0 +1,332 @@
+"""reconcile(lb_id): converge the world to what the database says about one load balancer.
+
+Every step is idempotent, so running it again after a crash anywhere finishes the job:
+lease the LB → (delete everything | ensure the amphora, render the whole HAProxy
+configuration, push it, reload) → mark the pending objects ACTIVE, purge PENDING_DELETE ones.
+While the LB is PENDING_* the API refuses every change below it (409), so the graph read
+at the start is the graph the end marks ACTIVE.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from octolb import constants as c
+from octolb.amphora.client import AmphoraClient, AmphoraError
+from octolb.amphora.render import render_haproxy_config
+from octolb.compute.base import ComputeDriver
+from octolb.config import CONF, heartbeat_destinations
+from octolb.db.models import (
+    Amphora,
+    AmphoraHealth,
+    HealthMonitor,
+    Listener,
+    ListenerStatistics,
+    LoadBalancer,
+    Member,
+    Pool,
+    utcnow,
+)
+from octolb.db.session import transaction
+from octolb.network import local as network
+
+LOG = logging.getLogger(__name__)
+
+
+class ReconcileError(Exception):
+    pass
+
+
+@dataclass
+class Drivers:
+    compute: ComputeDriver
+    client: AmphoraClient
+    ca: object  # certs.local_ca.LocalCA
+    heartbeat_key: str
+    amphora_base: Path  # where the local driver keeps each amphora's files
+
+
+def take_lease(lb_id: str, owner: str) -> bool:
+    now = utcnow()
+    with transaction() as s:
+        res = s.execute(
+            update(LoadBalancer)
+            .where(LoadBalancer.id == lb_id,
+                   or_(LoadBalancer.lease_owner.is_(None), LoadBalancer.lease_owner == owner,
+                       LoadBalancer.lease_expires < now))
+            .values(lease_owner=owner,
+                    lease_expires=now + dt.timedelta(seconds=CONF.controller_worker.lease_seconds))
+            .execution_options(synchronize_session=False))
+        return res.rowcount == 1
+
+
+def release_lease(lb_id: str, owner: str) -> None:
+    with transaction() as s:
+        s.execute(update(LoadBalancer)
+                  .where(LoadBalancer.id == lb_id, LoadBalancer.lease_owner == owner)
+                  .values(lease_owner=None, lease_expires=None)
+                  .execution_options(synchronize_session=False))
+
+
+def release_dead_local_leases() -> None:
+    """Leases of a worker on this host that died (kill -9) are free at once, not in a minute."""
+    host = socket.gethostname()
+    with transaction() as s:
+        for lb in s.scalars(select(LoadBalancer).where(
+                LoadBalancer.lease_owner.like(f"{host}:%"))):
+            pid = int(lb.lease_owner.rsplit(":", 1)[1])
+            try:
+                os.kill(pid, 0)
+                alive = pid != os.getpid()  # our own pid: a previous life of it
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:
+                alive = True
+            if not alive:
+                lb.lease_owner = lb.lease_expires = None
+
+
+def needs_work(lb: LoadBalancer) -> bool:
+    return lb.provisioning_status in c.PENDING_STATUSES or lb.failover_requested
+
+
+def reconcile(lb_id: str, drivers: Drivers, owner: str) -> bool:
+    """Converge one LB. Returns False when another worker holds it (it will finish)."""
+    if not take_lease(lb_id, owner):
+        return False
+    try:
+        with transaction() as s:
+            lb = s.get(LoadBalancer, lb_id)
+            if lb is None or lb.provisioning_status == c.DELETED:
+                return True
+            if lb.provisioning_status == c.PENDING_DELETE:
+                _delete_lb(s, lb, drivers)
+                return True
+            if not needs_work(lb) and _amphorae_running(lb, drivers):
+                return True
+        try:
+            amp_id = _ensure_amphora(lb_id, drivers)
+            _push_config(lb_id, amp_id, drivers)
+        except (AmphoraError, ReconcileError, network.NetworkError) as exc:
+            LOG.error("reconcile of load balancer %s failed: %s", lb_id, exc)
+            _mark_failed(lb_id, str(exc))
+            return True
+        with transaction() as s:
+            _mark_done(s, s.get(LoadBalancer, lb_id))
+        return True
+    finally:
+        release_lease(lb_id, owner)
+
+
+# --- amphorae ---------------------------------------------------------------------------
+
+def _amphorae_running(lb: LoadBalancer, drivers: Drivers) -> bool:
+    amps = [a for a in lb.amphorae if a.status != c.DELETED]
+    return bool(amps) and all(drivers.compute.is_running(a.id) for a in amps)
+
+
+def _ensure_amphora(lb_id: str, drivers: Drivers) -> str:
+    """The LB's amphora exists, runs and answers on its agent API. Adopts a running one."""
+    with transaction() as s:
+        lb = s.get(LoadBalancer, lb_id)
+        amps = [a for a in lb.amphorae if a.status != c.DELETED]
+        if lb.failover_requested:
+            for a in amps:
+                _delete_amphora(s, a, drivers)
+            amps = []
+            lb.failover_requested = False
+        if not amps:
+            amp = Amphora(load_balancer_id=lb.id, status=c.BOOTING, role=c.ROLE_STANDALONE,
+                          compute_driver=CONF.controller_worker.compute_driver,
+                          lb_network_ip=network.allocate_management_ip(
+                              s, CONF.compute_local.mgmt_cidr),
+                          vrrp_ip=lb.vip_address, ha_ip=lb.vip_address)
+            s.add(amp)
+            s.flush()
+        else:
+            amp = amps[0]
+        amp_id, mgmt_ip = amp.id, amp.lb_network_ip
+
+    if not drivers.compute.is_running(amp_id):
+        pem, not_after = drivers.ca.issue_server_cert(amp_id,
+                                                      CONF.certificates.cert_validity_time)
+        hm = CONF.health_manager
+        compute_id = drivers.compute.build(
+            amp_id, mgmt_ip, server_pem=pem, ca_cert_path=drivers.ca.ca_cert_path,
+            heartbeat_key=drivers.heartbeat_key, heartbeat_destinations=heartbeat_destinations(),
+            heartbeat_interval=hm.heartbeat_interval, bind_port=CONF.haproxy_amphora.bind_port)
+        with transaction() as s:
+            a = s.get(Amphora, amp_id)
+            a.compute_id, a.cert_expiration = compute_id, not_after
+    ref = _AmpRef(amp_id, mgmt_ip)
+    hap = CONF.haproxy_amphora
+    drivers.client.wait_ready(ref, attempts=hap.connection_max_retries,
+                              interval=hap.connection_retry_interval)
+    with transaction() as s:
+        a = s.get(Amphora, amp_id)
+        if a.status != c.ALLOCATED:
+            a.status = c.ALLOCATED
+    return amp_id
+
+
+@dataclass
+class _AmpRef:
+    id: str
+    lb_network_ip: str
+
+
+def _delete_amphora(s: Session, amp: Amphora, drivers: Drivers) -> None:
+    drivers.compute.delete(amp.id)
+    amp.status = c.DELETED
+    amp.lb_network_ip = None  # the address is free for the next amphora
+    s.execute(delete(AmphoraHealth).where(AmphoraHealth.amphora_id == amp.id))
+
+
+# --- configuration ----------------------------------------------------------------------
+
+def _push_config(lb_id: str, amp_id: str, drivers: Drivers) -> None:
+    with transaction() as s:
+        lb = s.get(LoadBalancer, lb_id)
+        amp = s.get(Amphora, amp_id)
+        ref = _AmpRef(amp.id, amp.lb_network_ip)
+        has_frontends = lb.enabled and any(
+            lis.enabled and lis.provisioning_status != c.PENDING_DELETE for lis in lb.listeners)
+        if not has_frontends:
+            text = None
+        else:
+            details = drivers.client.get_details(ref)
+            hap = CONF.haproxy_amphora
+            text = render_haproxy_config(
+                lb, amphora_id=amp.id, base_path=str(drivers.amphora_base / amp.id),
+                max_fds=details.get("rlimit_nofile"),
+                connection_logging=hap.connection_logging,
+                default_connection_limit=hap.default_connection_limit)
+    if text is None:
+        drivers.client.delete_lb(ref, lb_id)
+        return
+    drivers.client.upload_config(ref, lb_id, text)
+    drivers.client.reload(ref, lb_id)
+
+
+# --- status bookkeeping ------------------------------------------------------------------
+
+def _settle(obj, initial_operating: str | None = None) -> None:
+    if obj.provisioning_status in (c.PENDING_CREATE, c.PENDING_UPDATE):
+        obj.provisioning_status = c.ACTIVE
+    if initial_operating is not None:
+        obj.operating_status = initial_operating
+
+
+def _mark_done(s: Session, lb: LoadBalancer) -> None:
+    """Purge PENDING_DELETE children, mark the rest ACTIVE; set the statuses Octavia's worker
+    sets (heartbeats refine LB/listener/pool/member ones from here)."""
+    for lis in list(lb.listeners):
+        if lis.provisioning_status == c.PENDING_DELETE:
+            s.execute(delete(ListenerStatistics).where(ListenerStatistics.listener_id == lis.id))
+            s.delete(lis)
+    for pool in list(lb.pools):
+        if pool.provisioning_status == c.PENDING_DELETE:
+            for lis in lb.listeners:
+                if lis.default_pool_id == pool.id:
+                    lis.default_pool_id = None
+            s.flush()
+            s.delete(pool)
+            continue
+        hm = pool.health_monitor
+        if hm is not None and hm.provisioning_status == c.PENDING_DELETE:
+            pool.health_monitor = None
+            s.delete(hm)
+            for m in pool.members:
+                m.operating_status = c.NO_MONITOR
+            hm = None
+        for m in list(pool.members):
+            if m.provisioning_status == c.PENDING_DELETE:
+                pool.members.remove(m)
+                s.delete(m)
+            elif not m.enabled:
+                _settle(m, c.OFFLINE)
+            elif hm is None or not hm.enabled:
+                _settle(m, c.NO_MONITOR)
+            else:
+                _settle(m, m.operating_status if m.operating_status != c.NO_MONITOR
+                        else c.OFFLINE)
+        if hm is not None:
+            _settle(hm, c.ONLINE if hm.enabled else c.OFFLINE)
+        _settle(pool, pool.operating_status if pool.enabled and pool.operating_status != c.OFFLINE
+                else (c.ONLINE if pool.enabled else c.OFFLINE))
+    for lis in lb.listeners:
+        if lis.provisioning_status != c.PENDING_DELETE:
+            _settle(lis, lis.operating_status
+                    if lis.enabled and lis.operating_status != c.OFFLINE
+                    else (c.ONLINE if lis.enabled else c.OFFLINE))
+    lb.last_error = None
+    _settle(lb, (lb.operating_status if lb.operating_status != c.OFFLINE else c.ONLINE)
+            if lb.enabled else c.OFFLINE)
+
+
+def _mark_failed(lb_id: str, why: str) -> None:
+    """Octavia's revert: the objects being changed go ERROR, their parents back to ACTIVE;
+    a failed LB create leaves the LB in ERROR."""
+    with transaction() as s:
+        lb = s.get(LoadBalancer, lb_id)
+        lb.last_error = why[:1024]
+        children = list(lb.listeners) + list(lb.pools)
+        for pool in lb.pools:
+            children += list(pool.members)
+            if pool.health_monitor is not None:
+                children.append(pool.health_monitor)
+        for obj in children:
+            if obj.provisioning_status in c.PENDING_STATUSES:
+                obj.provisioning_status = c.ERROR
+        lb.provisioning_status = c.ERROR if lb.provisioning_status == c.PENDING_CREATE \
+            else c.ACTIVE
+        if lb.provisioning_status == c.ERROR:
+            lb.operating_status = c.ERROR
+
+
+def _delete_lb(s: Session, lb: LoadBalancer, drivers: Drivers) -> None:
+    for amp in lb.amphorae:
+        if amp.status != c.DELETED:
+            _delete_amphora(s, amp, drivers)
+    listener_ids = [lis.id for lis in lb.listeners]
+    if listener_ids:
+        s.execute(delete(ListenerStatistics)
+                  .where(ListenerStatistics.listener_id.in_(listener_ids)))
+    for lis in lb.listeners:
+        lis.default_pool_id = None
+    s.flush()
+    for pool in list(lb.pools):
+        s.execute(delete(Member).where(Member.pool_id == pool.id))
+        s.execute(delete(HealthMonitor).where(HealthMonitor.pool_id == pool.id))
+    s.execute(delete(Listener).where(Listener.load_balancer_id == lb.id))
+    s.execute(delete(Pool).where(Pool.load_balancer_id == lb.id))
+    network.delete_port(s, lb.vip_port_id)
+    lb.provisioning_status = c.DELETED
+    lb.operating_status = c.OFFLINE
+    s.expire(lb)
+
+
+def pending_load_balancers() -> list[str]:
+    """LBs with work to do: PENDING_*, or a failover request."""
+    with transaction() as s:
+        return list(s.scalars(select(LoadBalancer.id).where(or_(
+            LoadBalancer.provisioning_status.in_(c.PENDING_STATUSES),
+            LoadBalancer.failover_requested.is_(True)))))
+
+
+def dead_amphora_load_balancers(drivers: Drivers) -> list[str]:
+    """ACTIVE LBs whose amphora is not running here (e.g. after `octolb down`)."""
+    with transaction() as s:
+        rows = s.execute(select(Amphora.id, Amphora.load_balancer_id).join(LoadBalancer)
+                         .where(Amphora.status == c.ALLOCATED,
+                                LoadBalancer.provisioning_status.in_((c.ACTIVE, c.ERROR)))).all()
+    return sorted({lb for amp, lb in rows if not drivers.compute.is_running(amp)})
+

@@ -1,0 +1,75 @@
+"""The worker: threads that take load balancer ids from the bus and reconcile them, plus a
+sweep that finds pending work nobody announced (a restart, a lost message, another API)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from octolb.controller import reconcile
+from octolb.controller.bus import InProcessBus
+
+LOG = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, bus: InProcessBus, drivers: reconcile.Drivers, threads: int = 4,
+                 sweep_interval: float = 10.0):
+        self.bus = bus
+        self.drivers = drivers
+        self.owner = worker_id()
+        self.threads = threads
+        self.sweep_interval = sweep_interval
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        reconcile.release_dead_local_leases()
+        self.sweep(startup=True)
+        for i in range(self.threads):
+            t = threading.Thread(target=self._consume, name=f"reconcile-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._sweeper, name="reconcile-sweep", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.bus.close(self.threads)
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def sweep(self, startup: bool = False) -> None:
+        ids = reconcile.pending_load_balancers()
+        if startup:
+            # Amphorae outlive the controller: running ones are adopted as they are; only
+            # those that are gone (e.g. `octolb down`) are started again.
+            ids += reconcile.dead_amphora_load_balancers(self.drivers)
+        for lb_id in ids:
+            self.bus.notify(lb_id)
+
+    def _sweeper(self) -> None:
+        while not self._stop.wait(self.sweep_interval):
+            try:
+                self.sweep()
+            except Exception:
+                LOG.exception("sweep failed")
+
+    def _consume(self) -> None:
+        while not self._stop.is_set():
+            lb_id = self.bus.receive(timeout=1.0)
+            if lb_id is None:
+                continue
+            try:
+                if not reconcile.reconcile(lb_id, self.drivers, self.owner):
+                    # another worker holds it; look again once it is likely done
+                    threading.Timer(0.5, self.bus.notify, (lb_id,)).start()
+            except Exception:
+                LOG.exception("reconcile of %s crashed; the sweep will retry", lb_id)

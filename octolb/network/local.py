@@ -1,0 +1,166 @@
+"""The built-in network service: networks, subnets and ports in octolb's own database, with
+IPAM by unique (subnet, address) rows. Addresses come from loopback ranges, so a VIP is
+reachable on this machine with no routing at all."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from octolb.db.models import Amphora, IPAllocation, Network, Port, Subnet
+
+
+class NetworkError(Exception):
+    """A request the network cannot satisfy; `status` says how the API should answer."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def random_mac() -> str:
+    return "fa:16:3e:" + ":".join(f"{random.randint(0, 255):02x}" for _ in range(3))
+
+
+def seed(session: Session, network_name: str, subnet_name: str, cidr: str) -> None:
+    """Create the network `private` with `private-subnet` once (first start)."""
+    if session.scalar(select(Network).where(Network.name == network_name)) is not None:
+        return
+    net = Network(name=network_name, shared=True)
+    session.add(net)
+    session.flush()
+    create_subnet(session, net, subnet_name, cidr)
+
+
+def create_subnet(session: Session, net: Network, name: str | None, cidr: str,
+                  gateway_ip: str | None = "") -> Subnet:
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        raise NetworkError(f"Invalid input for cidr. Reason: '{cidr}' is not a valid IP subnet.")
+    if gateway_ip == "":
+        gateway_ip = str(next(network.hosts())) if network.num_addresses > 2 else None
+    sub = Subnet(network_id=net.id, name=name, cidr=str(network), ip_version=network.version,
+                 gateway_ip=gateway_ip, project_id=net.project_id)
+    session.add(sub)
+    session.flush()
+    return sub
+
+
+def allocation_range(sub: Subnet) -> tuple[str, str]:
+    net = ipaddress.ip_network(sub.cidr)
+    hosts = net.hosts()
+    first = next(hosts)
+    last = net.broadcast_address - 1 if net.num_addresses > 2 else net.broadcast_address
+    if sub.gateway_ip and str(first) == sub.gateway_ip:
+        first = first + 1
+    return str(first), str(last)
+
+
+def _free_address(session: Session, sub: Subnet) -> str:
+    used = set(session.scalars(
+        select(IPAllocation.ip_address).where(IPAllocation.subnet_id == sub.id)))
+    first, last = allocation_range(sub)
+    addr, end = ipaddress.ip_address(first), ipaddress.ip_address(last)
+    while addr <= end:
+        if str(addr) not in used and str(addr) != sub.gateway_ip:
+            return str(addr)
+        addr += 1
+    raise NetworkError(f"No more IP addresses available on subnet {sub.id}.", status=409)
+
+
+def create_port(session: Session, sub: Subnet, *, ip_address: str | None = None,
+                name: str | None = None, device_id: str | None = None,
+                device_owner: str | None = None, project_id: str | None = None) -> Port:
+    """A port with one fixed IP on `sub`; a requested address must be in the subnet and free."""
+    if ip_address is not None:
+        if ipaddress.ip_address(ip_address) not in ipaddress.ip_network(sub.cidr):
+            raise NetworkError(f"IP address {ip_address} is not a valid IP for the "
+                               f"specified subnet.")
+        taken = session.get(IPAllocation, (sub.id, ip_address))
+        if taken is not None or ip_address == sub.gateway_ip:
+            raise NetworkError(
+                f"The VIP IP address is already in use: IP address {ip_address} already "
+                f"allocated in subnet {sub.id}", status=409)
+    else:
+        ip_address = _free_address(session, sub)
+    port = Port(network_id=sub.network_id, name=name, device_id=device_id,
+                device_owner=device_owner, mac_address=random_mac(), project_id=project_id)
+    port.fixed_ips.append(IPAllocation(subnet_id=sub.id, ip_address=ip_address))
+    session.add(port)
+    session.flush()
+    return port
+
+
+def delete_port(session: Session, port_id: str | None) -> None:
+    if port_id:
+        port = session.get(Port, port_id)
+        if port is not None:
+            session.delete(port)
+
+
+def resolve_vip(session: Session, *, port_id: str | None, network_id: str | None,
+                subnet_id: str | None, address: str | None) -> tuple[Subnet, Port | None]:
+    """Octavia's precedence: port > network > subnet. Returns the subnet and, when the
+    client named an existing port, that port (otherwise the caller allocates one)."""
+    if port_id:
+        port = session.get(Port, port_id)
+        if port is None:
+            raise NetworkError(f"Port {port_id} not found.")
+        if port.device_id:
+            raise NetworkError(f"Port {port_id} is already used by device {port.device_id} ")
+        fixed = port.fixed_ips
+        if subnet_id:
+            match = [f for f in fixed if f.subnet_id == subnet_id]
+            if not match:
+                raise NetworkError("No VIP address found on the specified VIP port within the "
+                                   "specified subnet.")
+        elif address:
+            match = [f for f in fixed if f.ip_address == address]
+            if not match:
+                raise NetworkError("Specified VIP address not found on the specified VIP port.")
+        elif len(fixed) != 1:
+            raise NetworkError("VIP port's subnet could not be determined. Please specify "
+                               "either a VIP subnet or address.")
+        else:
+            match = fixed
+        return session.get(Subnet, match[0].subnet_id), port
+    if network_id:
+        net = session.get(Network, network_id)
+        if net is None:
+            raise NetworkError(f"Network {network_id} not found.")
+        if subnet_id:
+            sub = session.get(Subnet, subnet_id)
+            if sub is None or sub.network_id != net.id:
+                raise NetworkError(f"Subnet {subnet_id} not found.")
+            return sub, None
+        if not net.subnets:
+            raise NetworkError("Supplied network does not contain a subnet.")
+        if address:
+            for sub in net.subnets:
+                if ipaddress.ip_address(address) in ipaddress.ip_network(sub.cidr):
+                    return sub, None
+            raise NetworkError("Supplied network does not contain a subnet for VIP address "
+                               "specified.")
+        return sorted(net.subnets, key=lambda s: s.ip_version)[0], None
+    sub = session.get(Subnet, subnet_id)
+    if sub is None:
+        raise NetworkError(f"Subnet {subnet_id} not found.")
+    return sub, None
+
+
+def allocate_management_ip(session: Session, cidr: str) -> str:
+    """A free address for an amphora's agent; unique by the amphora.lb_network_ip key."""
+    net = ipaddress.ip_network(cidr)
+    used = set(session.scalars(select(Amphora.lb_network_ip)))
+    for addr in net.hosts():
+        s = str(addr)
+        if addr == next(net.hosts()):
+            continue  # keep .1 like a gateway; controllers may use it
+        if s not in used:
+            return s
+    raise NetworkError(f"No management addresses left in {cidr}", status=503)
