@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from octolb.api import errors
 from octolb.api.routes import (
+    amphorae,
     healthmonitors,
     listeners,
     loadbalancers,
@@ -28,6 +29,7 @@ def _v2() -> APIRouter:
     v2 = APIRouter()
     for r in LBAAS:
         v2.include_router(r, prefix="/lbaas")
+    v2.include_router(amphorae.router, prefix="/octavia")
     return v2
 
 

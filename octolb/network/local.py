@@ -41,7 +41,8 @@ def create_subnet(session: Session, net: Network, name: str | None, cidr: str,
     try:
         network = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
-        raise NetworkError(f"Invalid input for cidr. Reason: '{cidr}' is not a valid IP subnet.")
+        raise NetworkError(
+            f"Invalid input for cidr. Reason: '{cidr}' is not a valid IP subnet.") from None
     if gateway_ip == "":
         gateway_ip = str(next(network.hosts())) if network.num_addresses > 2 else None
     sub = Subnet(network_id=net.id, name=name, cidr=str(network), ip_version=network.version,

@@ -367,38 +367,42 @@ def test_stop_closes_the_vip_and_reload_starts_again(client, amp, serving_lb):
 
 
 def test_heartbeat_is_signed_and_reports_statuses_and_connection_deltas(
-    amp, serving_lb, heartbeats
+    amp, client, lb, heartbeats
 ):
-    lb = serving_lb
-    members = list(lb.members)
+    # No fixture traffic: every frontend session below is one of ours.
+    client.upload_config(amp, lb.id, haproxy_config(amp.base_path, lb))
+    client.reload(amp, lb.id)
+    total = 0
+    seen: list[dict] = []
 
-    def all_up() -> dict | None:
+    def next_heartbeat() -> dict:
+        nonlocal total
         message = heartbeats.receive(timeout=5)
         assert message is not None, "no heartbeat"
+        seen.append(message)
+        listener = message["listeners"].get(lb.listener_id)
+        total += listener["stats"]["totconns"] if listener else 0
+        return message
+
+    def all_up() -> dict | None:
+        message = next_heartbeat()
         pool = message["pools"].get(lb.backend, {})
-        if pool.get("members") == dict.fromkeys(members, "UP") and pool.get("status") == "UP":
+        if pool.get("status") == "UP" and pool.get("members") == dict.fromkeys(lb.members, "UP"):
             return message
         return None
 
-    message = eventually(all_up, what="heartbeat with all members UP")
+    message = eventually(all_up, what="heartbeat with the pool and all members UP")
     assert message["id"] == amp.id and message["ver"] == 3
     assert message["listeners"][lb.listener_id]["status"] == "OPEN"
 
     requests = 5
     for _ in range(requests):
         assert fresh_connection_get(lb.url).status_code == 200
-
-    total = message["listeners"][lb.listener_id]["stats"]["totconns"]
-    seen = [message]
     while total < requests:
-        message = heartbeats.receive(timeout=5)
-        assert message is not None, "heartbeats stopped"
-        seen.append(message)
-        total += message["listeners"][lb.listener_id]["stats"]["totconns"]
+        next_heartbeat()
+
     assert total == requests  # deltas, not absolute counters: their sum is the count
-    following = heartbeats.receive(timeout=5)
-    assert following is not None
-    assert following["listeners"][lb.listener_id]["stats"]["totconns"] == 0
+    assert next_heartbeat()["listeners"][lb.listener_id]["stats"]["totconns"] == 0
     assert [m["seq"] for m in seen] == list(range(seen[0]["seq"], seen[0]["seq"] + len(seen)))
 
 

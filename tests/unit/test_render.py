@@ -703,6 +703,9 @@ def test_monitor_address_without_monitor_is_not_rendered(base_path):
 def test_load_server_state_is_opt_in(base_path):
     lb, listener, pool, _ = http_lb()
     add_hm(pool)
+    # what the agent saves before a reload (`show servers state`); HAProxy warns without it
+    os.makedirs(f"{base_path}/{lb.id}")
+    Path(f"{base_path}/{lb.id}/servers-state").write_text("1\n")
     text = render_checked(lb, base_path, load_server_state=True)
     assert f"server-state-file {base_path}/{lb.id}/servers-state" in section(text, "global")
     assert "load-server-state-from-file global" in section(
@@ -810,7 +813,7 @@ def test_ipv6_member_address_is_parsed_as_intended_by_haproxy(base_path):
     member = add_member(pool, ip_address="fd00::1", protocol_port=8081,
                         monitor_address="::1", monitor_port=9)
     add_hm(pool, type=c.HM_TCP, delay=3600)
-    text = render_checked(lb, base_path)
+    text = render_checked(lb, base_path, max_fds=fd_limit())
     with running_haproxy(text, base_path, port) as proc:
         assert proc.poll() is None, proc.communicate()[0]
         state = stats_command(base_path, lb.id, "show servers state")
@@ -903,7 +906,7 @@ def test_control_characters_in_url_path_are_refused(evil):
 ])
 def test_unsafe_monitor_strings_are_refused(field, value):
     lb, listener, pool, _ = http_lb()
-    add_hm(pool, http_version=1.1, domain_name="ok.example", **{field: value})
+    add_hm(pool, **{"http_version": 1.1, "domain_name": "ok.example", field: value})
     with pytest.raises(RenderError, match=field):
         render_haproxy_config(lb, amphora_id=AMP_ID, base_path="/x")
 
@@ -937,8 +940,7 @@ def test_ids_must_be_uuid_shaped(which):
     if which == "amphora":
         amphora_id = evil
     else:
-        setattr({"lb": lb, "listener": listener, "pool": pool, "member": member}[which],
-                "id", evil)
+        {"lb": lb, "listener": listener, "pool": pool, "member": member}[which].id = evil
     with pytest.raises(RenderError, match="UUID"):
         render_haproxy_config(lb, amphora_id=amphora_id, base_path="/x")
 
@@ -1058,7 +1060,7 @@ def test_http_check_sends_exactly_the_path_and_host_asked_for(base_path):
         url = "/health/it's?x=$HOME&y=%41:@!*()"
         add_hm(pool, http_method="OPTIONS", url_path=url, expected_codes="200,202",
                http_version=1.1, domain_name="check.example", delay=1, rise_threshold=1)
-        text = render_checked(lb, base_path)
+        text = render_checked(lb, base_path, max_fds=fd_limit())
         with running_haproxy(text, base_path, port) as proc:
             assert proc.poll() is None, proc.communicate()[0]
             deadline = time.monotonic() + 10
@@ -1109,5 +1111,5 @@ def test_full_featured_sample_passes_haproxy(base_path):
                ip_address="10.0.1.40", protocol_port=5432)
     add_listener(lb, protocol_port=8080)  # no pool: HAProxy answers 503
     text = render_checked(lb, base_path, max_fds=20000, connection_logging=True,
-                          log_target="127.0.0.1:10514", load_server_state=True)
+                          log_target="127.0.0.1:10514")
     assert text.count("\nfrontend ") == 4 and text.count("\nbackend ") == 3

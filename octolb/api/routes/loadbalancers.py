@@ -11,10 +11,10 @@ from octolb import constants as c
 from octolb.api import auth, deps, locking
 from octolb.api.errors import APIError, BadRequest, NotFound, ValidationFailure
 from octolb.api.query import list_resources, select_fields
-from octolb.db import stats as stats_view
 from octolb.api.schemas import load_balancer as schema
 from octolb.api.schemas.parse import parse_body, sent
 from octolb.config import CONF
+from octolb.db import stats as stats_view
 from octolb.db.models import LoadBalancer, new_id
 from octolb.network import local as network
 

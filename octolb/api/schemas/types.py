@@ -11,8 +11,8 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict
 from pydantic import BaseModel as _PydanticBase
+from pydantic import BeforeValidator, ConfigDict
 
 _TRUE = {"true", "t", "yes", "y", "on", "1"}
 _FALSE = {"false", "f", "no", "n", "off", "0"}
