@@ -29,11 +29,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from octolb.amphora.agent.process import children, is_alive, read_pid
+from octolb.amphora.agent.process import (
+    all_pids,
+    children,
+    cmdline,
+    is_alive,
+    parent,
+    read_pid,
+)
 from octolb.amphora.client import (
     AmphoraClient,
     AmphoraIdentityError,
     AmphoraNotFound,
+    AmphoraRequestError,
     InvalidConfig,
 )
 from octolb.certs.local_ca import LocalCA, ensure_ca
@@ -92,6 +100,13 @@ def fresh_connection_get(url: str) -> httpx.Response:
         return client.get(url)
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # HAProxy closing idle server connections on reload is expected
+
+
 class Backend:
     """An HTTP/1.1 keep-alive server answering its own name."""
 
@@ -100,6 +115,7 @@ class Backend:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are separate writes
 
             def do_GET(self) -> None:
                 self.send_response(200)
@@ -111,10 +127,11 @@ class Backend:
                 pass
 
         self.name = name
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -190,7 +207,6 @@ global
 
 defaults
     mode http
-    log global
     timeout connect 2s
     timeout client 30s
     timeout server 30s
@@ -355,6 +371,17 @@ def test_uploaded_config_serves_traffic_round_robin(client, amp, serving_lb):
     ]
 
 
+def test_failing_start_reports_haproxy_output(client, amp, lb):
+    lb.vip = "192.0.2.1"  # valid for `haproxy -c`, but not an address of this host
+    client.upload_config(amp, lb.id, haproxy_config(amp.base_path, lb))
+
+    with pytest.raises(AmphoraRequestError) as caught:
+        client.reload(amp, lb.id)
+
+    assert caught.value.status_code == 500
+    assert "cannot bind" in caught.value.details
+
+
 def test_stop_closes_the_vip_and_reload_starts_again(client, amp, serving_lb):
     client.stop(amp, serving_lb.id)
     assert not port_open(serving_lb.vip, serving_lb.port)
@@ -442,6 +469,19 @@ def test_reloads_under_keepalive_load_lose_no_request(client, amp, serving_lb):
     assert failures == []
 
 
+def test_build_of_a_running_amphora_returns_its_agent_without_spawning(driver, client, amp):
+    first = amp.build()
+
+    assert amp.build() == first
+    assert driver.is_running(amp.id)
+    assert (amp.base_path / "agent.pid").read_text().strip() == first
+
+
+def test_amphora_secrets_are_private_files(amp):
+    for name in ("server.pem", "agent.ini"):
+        assert (amp.base_path / name).stat().st_mode & 0o077 == 0, name
+
+
 def test_haproxy_outlives_a_killed_agent_and_a_new_agent_adopts_it(
     driver, client, amp, serving_lb
 ):
@@ -459,6 +499,27 @@ def test_haproxy_outlives_a_killed_agent_and_a_new_agent_adopts_it(
     client.reload(amp, serving_lb.id)
     assert master_pid(amp, serving_lb) == master and is_alive(master)
     assert fresh_connection_get(serving_lb.url).status_code == 200
+
+
+def test_agent_finds_its_haproxy_without_a_pid_file_and_never_starts_a_second(
+    driver, client, amp, serving_lb
+):
+    # HAProxy itself removes and rewrites the pid file during every reload.
+    master = master_pid(amp, serving_lb)
+    os.kill(int(amp.build()), signal.SIGKILL)
+    eventually(lambda: not driver.is_running(amp.id), what="agent gone")
+    (amp.base_path / serving_lb.id / "haproxy.pid").unlink()
+
+    amp.build()
+    client.wait_ready(amp, attempts=200, interval=0.05)
+    client.reload(amp, serving_lb.id)
+
+    config = str(amp.base_path / serving_lb.id / "haproxy.cfg")
+    masters = [
+        pid for pid in all_pids()
+        if is_alive(pid) and config in cmdline(pid) and config not in cmdline(parent(pid) or 0)
+    ]
+    assert masters == [master]
 
 
 def test_restarted_agent_starts_a_configured_haproxy_that_is_not_running(
@@ -491,6 +552,18 @@ def test_delete_stops_haproxy_and_the_agent(driver, client, amp, serving_lb):
     assert not amp.base_path.exists()
     assert driver.list() == []
     assert not driver.is_running(amp.id)
+
+
+def test_delete_kills_the_haproxy_of_an_agent_that_was_killed(driver, amp, serving_lb):
+    master = master_pid(amp, serving_lb)
+    os.kill(int(amp.build()), signal.SIGKILL)
+    eventually(lambda: not driver.is_running(amp.id), what="agent gone")
+
+    driver.delete(amp.id)
+
+    assert not is_alive(master)
+    assert not port_open(serving_lb.vip, serving_lb.port)
+    assert not amp.base_path.exists()
 
 
 def test_delete_lb_stops_its_haproxy_and_removes_its_files(client, amp, serving_lb):

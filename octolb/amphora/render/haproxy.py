@@ -201,8 +201,9 @@ def render_haproxy_config(
 ) -> str:
     """The complete HAProxy configuration of `lb` as served by amphora `amphora_id`.
 
-    - `base_path`: the agent's directory; the stats socket is `<base_path>/<lb_id>.sock`
-      and, with `load_server_state`, the state file `<base_path>/<lb_id>/servers-state`.
+    - `base_path`: the agent's directory, HAProxy's working directory there; the stats
+      socket is `unix@<lb_id>.sock` (relative to it) and, with `load_server_state`, the
+      state file is `<base_path>/<lb_id>/servers-state`.
     - `max_fds`: the open-files limit HAProxy will run under; global maxconn (and every
       frontend maxconn / backend fullconn) is clamped so HAProxy can start. None: no clamp.
     - `connection_logging`: `log global` + a per-frontend `log-format`; needs `log_target`
@@ -288,8 +289,9 @@ class _Renderer:
             self._frontend(listener, min(limit, global_maxconn), peers_section)
             for listener, limit in zip(listeners, limits, strict=True)
         ]
-        stats_socket = v.unix_socket_path(f"{self.base_path}/{self.lb_id}.sock",
-                                          "stats socket path")
+        # Relative to HAProxy's working directory, which the agent sets to its base path:
+        # an absolute path could exceed HAProxy's 97-character limit for socket paths.
+        stats_socket = f"unix@{self.lb_id}.sock"
         text = _template().render(
             lb_id=self.lb_id,
             amphora_id=self.amphora_id,

@@ -233,12 +233,6 @@ def absolute_path(value: Any, what: str) -> str:
     return value.rstrip("/") or "/"
 
 
-def unix_socket_path(value: str, what: str) -> str:
-    if len(value.encode()) > UNIX_PATH_MAX:
-        raise RenderError(f"{what} is longer than {UNIX_PATH_MAX} bytes, the limit of a "
-                          f"unix socket path: {value!r}")
-    return value
-
 
 def log_target(value: Any) -> str:
     """Where HAProxy sends logs: a unix socket path, `ip:port`, `stdout`/`stderr`."""

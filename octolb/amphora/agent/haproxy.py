@@ -1,0 +1,361 @@
+"""HAProxy process control: one master-worker HAProxy per load balancer.
+
+Layout under ``base_path``::
+
+    <lb_id>/haproxy.cfg            the installed configuration
+    <lb_id>/haproxy.cfg.new        staging file while validating an upload
+    <lb_id>/haproxy.cfg.new-failed the last upload that failed validation
+    <lb_id>/haproxy.pid            the master's pid
+    <lb_id>/servers-state          `show servers state`, saved before each reload
+    <lb_id>.sock                   the stats socket (as the rendered config declares it)
+
+The master daemonises (``-W -D``) so it outlives the agent; a restarted agent finds
+it again through the pid file. HAProxy runs with ``base_path`` as its working
+directory, so relative paths in a configuration are relative to ``base_path``.
+
+The pid file alone is not a reliable witness: the master removes and rewrites it
+during every reload (for a few milliseconds, longer under load). The agent therefore
+remembers the masters it knows, and before starting a master, or when stopping
+everything, it also looks for masters in /proc, so that it never starts a second
+HAProxy for a load balancer nor leaves one behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from . import cfgtext, process, stats
+
+LOG = logging.getLogger(__name__)
+
+LB_ID_PATTERN = "[0-9a-f-]{36}"
+_LB_ID_RE = re.compile(f"^{LB_ID_PATTERN}$")
+
+CONFIG_FILE = "haproxy.cfg"
+PID_FILE = "haproxy.pid"
+SERVER_STATE_FILE = "servers-state"
+
+START_TIMEOUT = 10.0
+RELOAD_TIMEOUT = 15.0
+# After a failed reload the master needs a second SIGUSR2: repeat it until a new
+# worker shows up. Not too often: a slow but successful reload would run twice.
+RELOAD_RESIGNAL = 5.0
+STOP_TIMEOUT = 10.0
+COMMAND_TIMEOUT = 60.0
+
+
+class HAProxyError(Exception):
+    """An HAProxy operation failed; ``details`` carries HAProxy's output."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidConfig(HAProxyError):
+    """``haproxy -c`` rejected a configuration."""
+
+
+class NoConfig(HAProxyError):
+    """The load balancer has no installed configuration."""
+
+
+def peer_name(amphora_id: str) -> str:
+    """HAProxy's ``-L`` local peer name: short (peer names are length-limited), stable."""
+    digest = hashlib.sha1(amphora_id.encode()).digest()
+    name = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return "x" + name[1:] if name.startswith("-") else name
+
+
+def is_lb_id(value: str) -> bool:
+    return bool(_LB_ID_RE.match(value))
+
+
+class HAProxyManager:
+    def __init__(self, base_path: Path, haproxy_cmd: str, amphora_id: str) -> None:
+        self.base_path = base_path
+        self.haproxy_cmd = haproxy_cmd
+        self.peer_name = peer_name(amphora_id)
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+        self._version: str | None = None
+        self._masters: dict[str, int] = {}
+
+    # --- paths and files -------------------------------------------------------------
+
+    def lb_dir(self, lb_id: str) -> Path:
+        if not is_lb_id(lb_id):
+            raise ValueError(f"invalid load balancer id {lb_id!r}")
+        return self.base_path / lb_id
+
+    def config_path(self, lb_id: str) -> Path:
+        return self.lb_dir(lb_id) / CONFIG_FILE
+
+    def pid_path(self, lb_id: str) -> Path:
+        return self.lb_dir(lb_id) / PID_FILE
+
+    def load_balancers(self) -> list[str]:
+        """Ids of the load balancers with an installed configuration."""
+        try:
+            names = os.listdir(self.base_path)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            n for n in names if is_lb_id(n) and (self.base_path / n / CONFIG_FILE).is_file()
+        )
+
+    def read_config(self, lb_id: str) -> bytes | None:
+        try:
+            return self.config_path(lb_id).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def stats_socket(self, lb_id: str) -> Path:
+        """Where the stats socket is: as the configuration declares it, else Octavia's place."""
+        text = (self.read_config(lb_id) or b"").decode(errors="replace")
+        return cfgtext.stats_socket(text, self.base_path) or self.base_path / f"{lb_id}.sock"
+
+    def frontends(self, lb_id: str) -> list[dict[str, str]]:
+        return cfgtext.frontends((self.read_config(lb_id) or b"").decode(errors="replace"))
+
+    def lock(self, lb_id: str) -> threading.RLock:
+        with self._locks_guard:
+            return self._locks.setdefault(lb_id, threading.RLock())
+
+    # --- facts -----------------------------------------------------------------------
+
+    def version(self) -> str:
+        """HAProxy's version string (``2.6.12-1+deb12u4``), from ``haproxy -v``."""
+        if self._version is None:
+            _, out = self._run([self.haproxy_cmd, "-v"])
+            match = re.search(r"version (\S+)", out)
+            self._version = match.group(1) if match else ""
+        return self._version
+
+    def master_pid(self, lb_id: str, thorough: bool = False) -> int | None:
+        """The live master of this LB's HAProxy, or None.
+
+        Known master first, then the pid file; ``thorough`` also searches /proc,
+        for decisions that must not be fooled by a pid file being rewritten.
+        """
+        candidates = [self._masters.get(lb_id), process.read_pid(self.pid_path(lb_id))]
+        for pid in candidates:
+            if pid is not None and self._runs_config(pid, lb_id):
+                self._masters[lb_id] = pid
+                return pid
+        if thorough:
+            for pid in self._find_masters(lb_id):
+                self._masters[lb_id] = pid
+                return pid
+        self._masters.pop(lb_id, None)
+        return None
+
+    def _runs_config(self, pid: int, lb_id: str) -> bool:
+        """True when ``pid`` is an HAProxy running this LB's configuration (pids are reused)."""
+        if not process.is_alive(pid):
+            return False
+        args = process.cmdline(pid)
+        return (
+            bool(args) and "haproxy" in os.path.basename(args[0])
+            and str(self.config_path(lb_id)) in args
+        )
+
+    def _find_masters(self, lb_id: str) -> list[int]:
+        """Masters of this LB in /proc: HAProxy processes of its configuration whose
+        parent is not one (workers carry the same command line as their master)."""
+        found = []
+        for pid in process.all_pids():
+            if self._runs_config(pid, lb_id):
+                ppid = process.parent(pid)
+                if ppid is None or not self._runs_config(ppid, lb_id):
+                    found.append(pid)
+        return found
+
+    def is_running(self, lb_id: str) -> bool:
+        return self.master_pid(lb_id) is not None
+
+    # --- operations ------------------------------------------------------------------
+
+    def install_config(self, lb_id: str, data: bytes) -> None:
+        """Validate ``data`` with ``haproxy -c`` and make it the LB's configuration.
+
+        Does not start or reload HAProxy. On failure the old configuration stays.
+        """
+        with self.lock(lb_id):
+            lb_dir = self.lb_dir(lb_id)
+            lb_dir.mkdir(mode=0o700, exist_ok=True)
+            staging = lb_dir / f"{CONFIG_FILE}.new"
+            fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            rc, out = self._check(staging)
+            if rc != 0:
+                os.replace(staging, lb_dir / f"{CONFIG_FILE}.new-failed")
+                raise InvalidConfig("Invalid request", out)
+            os.replace(staging, lb_dir / CONFIG_FILE)
+
+    def start(self, lb_id: str) -> None:
+        with self.lock(lb_id):
+            if self.master_pid(lb_id, thorough=True) is None:
+                self._start(lb_id)
+
+    def reload(self, lb_id: str) -> None:
+        """Load the installed configuration; start HAProxy if it is not running."""
+        with self.lock(lb_id):
+            self._require_config(lb_id)
+            pid = self.master_pid(lb_id, thorough=True)
+            if pid is None:
+                self._start(lb_id)
+                return
+            rc, out = self._check(self.config_path(lb_id))
+            if rc != 0:
+                raise HAProxyError("Installed configuration is invalid", out)
+            self._save_server_state(lb_id)
+            self._signal_reload(pid)
+
+    def stop(self, lb_id: str) -> None:
+        with self.lock(lb_id):
+            self._require_config(lb_id)
+            self._stop(lb_id)
+
+    def delete(self, lb_id: str) -> None:
+        """Stop the LB's HAProxy and remove its files; nothing to do when it is absent."""
+        with self.lock(lb_id):
+            lb_dir = self.lb_dir(lb_id)
+            socket_path = self.stats_socket(lb_id)
+            self._stop(lb_id)
+            if socket_path.is_socket():
+                socket_path.unlink(missing_ok=True)
+            shutil.rmtree(lb_dir, ignore_errors=True)
+
+    def start_all(self) -> None:
+        """Start every configured LB whose HAProxy is not running (agent start, reboot)."""
+        for lb_id in self.load_balancers():
+            try:
+                self.start(lb_id)
+            except HAProxyError as exc:
+                LOG.error("cannot start HAProxy of %s: %s\n%s", lb_id, exc.message, exc.details)
+
+    def stop_all(self) -> None:
+        """Stop every running HAProxy of this agent, in parallel."""
+        threads = [
+            threading.Thread(target=self._stop_locked, args=(lb_id,))
+            for lb_id in self.load_balancers()
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    # --- internals -------------------------------------------------------------------
+
+    def _require_config(self, lb_id: str) -> None:
+        if not self.config_path(lb_id).is_file():
+            raise NoConfig("Loadbalancer Not Found", f"No loadbalancer with UUID: {lb_id}")
+
+    def _check(self, config: Path) -> tuple[int, str]:
+        return self._run([self.haproxy_cmd, "-c", "-L", self.peer_name, "-f", str(config)])
+
+    def _start(self, lb_id: str) -> None:
+        self._require_config(lb_id)
+        pid_path = self.pid_path(lb_id)
+        pid_path.unlink(missing_ok=True)
+        rc, out = self._run([
+            self.haproxy_cmd, "-W", "-D", "-p", str(pid_path), "-L", self.peer_name,
+            "-f", str(self.config_path(lb_id)),
+        ])
+        if rc != 0:
+            raise HAProxyError("HAProxy failed to start", out)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            pid = self.master_pid(lb_id)
+            # Ready when the master handles SIGUSR2: a reload sent earlier would be lost.
+            if pid is not None and process.catches_signal(pid, signal.SIGUSR2):
+                LOG.info("HAProxy of %s started, master pid %d", lb_id, pid)
+                return
+            if time.monotonic() >= deadline:
+                raise HAProxyError("HAProxy did not come up", out)
+            time.sleep(0.01)
+
+    def _signal_reload(self, pid: int) -> None:
+        """SIGUSR2 the master and wait for the worker running the new configuration.
+
+        The signal is only sent while the master catches it or keeps it pending
+        (blocked, as after a failed reload); ignored, it would be lost, and with the
+        default disposition it would kill the master.
+        """
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        before = process.children(pid)
+        next_signal = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_signal and process.signal_state(pid, signal.SIGUSR2) in (
+                "caught", "blocked"
+            ):
+                process.send(pid, signal.SIGUSR2)
+                next_signal = now + RELOAD_RESIGNAL
+            if any(process.is_alive(p) for p in process.children(pid) - before):
+                return
+            if not process.is_alive(pid):
+                raise HAProxyError("HAProxy master exited during reload")
+            if now >= deadline:
+                raise HAProxyError(
+                    "HAProxy did not load the new configuration",
+                    f"no new worker within {RELOAD_TIMEOUT:.0f}s of SIGUSR2; the previous "
+                    "configuration keeps serving. Typical causes, which `haproxy -c` does "
+                    "not detect: an address that cannot be bound, maxconn above what "
+                    "RLIMIT_NOFILE allows.",
+                )
+            time.sleep(0.01)
+
+    def _stop_locked(self, lb_id: str) -> None:
+        with self.lock(lb_id):
+            self._stop(lb_id)
+
+    def _stop(self, lb_id: str) -> None:
+        for _ in range(5):  # normally one master; more only after a lost pid file
+            pid = self.master_pid(lb_id, thorough=True)
+            if pid is None:
+                break
+            process.terminate(pid, STOP_TIMEOUT)
+            self._masters.pop(lb_id, None)
+            LOG.info("HAProxy of %s stopped (master pid %d)", lb_id, pid)
+        self.pid_path(lb_id).unlink(missing_ok=True)
+
+    def _save_server_state(self, lb_id: str) -> None:
+        """Keep health states across the reload (used by ``server-state-file`` configs)."""
+        try:
+            state = stats.query(self.stats_socket(lb_id), "show servers state")
+            target = self.lb_dir(lb_id) / SERVER_STATE_FILE
+            tmp = target.with_name(SERVER_STATE_FILE + ".tmp")
+            tmp.write_text(state)
+            os.replace(tmp, target)
+        except OSError as exc:
+            LOG.warning("cannot save server state of %s: %s", lb_id, exc)
+
+    def _run(self, args: list[str]) -> tuple[int, str]:
+        """Run an HAProxy command in ``base_path``; output goes through a file, not a
+        pipe, so a daemonising HAProxy cannot keep us waiting for EOF."""
+        with tempfile.TemporaryFile() as out:
+            try:
+                proc = subprocess.run(
+                    args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    cwd=self.base_path, timeout=COMMAND_TIMEOUT, check=False,
+                )
+                rc = proc.returncode
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return 1, f"cannot run {args[0]}: {exc}"
+            out.seek(0)
+            return rc, out.read().decode(errors="replace")
