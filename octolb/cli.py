@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -51,6 +53,8 @@ def _configure(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=logging.DEBUG if CONF.debug else logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def heartbeat_key() -> str:
@@ -126,6 +130,7 @@ def up(args: argparse.Namespace) -> int:
     from octolb.controller.reconcile import Drivers
     from octolb.controller.worker import Worker
 
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # thread dump for operators
     ca, key = prepare()
     hap, hm, api = CONF.haproxy_amphora, CONF.health_manager, CONF.api_settings
     bus = InProcessBus()

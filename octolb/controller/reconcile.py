@@ -311,7 +311,6 @@ def _delete_lb(s: Session, lb: LoadBalancer, drivers: Drivers) -> None:
     network.delete_port(s, lb.vip_port_id)
     lb.provisioning_status = c.DELETED
     lb.operating_status = c.OFFLINE
-    s.expire(lb)
 
 
 def pending_load_balancers() -> list[str]:

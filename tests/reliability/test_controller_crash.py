@@ -1,0 +1,121 @@
+"""`kill -9` of `octolb up`: nothing pending is lost, nothing serving is interrupted."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.harness import Backend, Octolb, wait_until
+
+
+@pytest.fixture
+def octolb(tmp_path):
+    o = Octolb(tmp_path / "state").start()
+    yield o
+    o.close()
+
+
+@pytest.fixture
+def backend():
+    b = Backend("member").start()
+    yield b
+    b.stop()
+
+
+def subnet_id(o: Octolb) -> str:
+    return o.api("GET", "/network/v2.0/subnets?name=private-subnet").json()["subnets"][0]["id"]
+
+
+def build_http_lb(o: Octolb, lb_id: str, backend: Backend) -> None:
+    """Listener + pool + member through the API, waiting for ACTIVE after each step."""
+    r = o.api("POST", "/v2/lbaas/listeners", json={"listener": {
+        "loadbalancer_id": lb_id, "protocol": "HTTP", "protocol_port": 80}})
+    assert r.status_code == 201, r.text
+    o.wait_active(lb_id)
+    r = o.api("POST", "/v2/lbaas/pools", json={"pool": {
+        "listener_id": r.json()["listener"]["id"], "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN"}})
+    assert r.status_code == 201, r.text
+    o.wait_active(lb_id)
+    r = o.api("POST", f"/v2/lbaas/pools/{r.json()['pool']['id']}/members", json={"member": {
+        "address": backend.host, "protocol_port": backend.port}})
+    assert r.status_code == 201, r.text
+    o.wait_active(lb_id)
+
+
+def status_in_db(o: Octolb, lb_id: str) -> str:
+    with sqlite3.connect(o.state_dir / "octolb.db") as db:
+        return db.execute("select provisioning_status from load_balancer where id = ?",
+                          (lb_id,)).fetchone()[0]
+
+
+def test_sigkill_during_pending_create_ends_active_after_restart(octolb, backend):
+    r = octolb.api("POST", "/v2/lbaas/loadbalancers",
+                   json={"loadbalancer": {"name": "lb", "vip_subnet_id": subnet_id(octolb)}})
+    assert r.status_code == 201
+    lb_id = r.json()["loadbalancer"]["id"]
+    octolb.kill(signal.SIGKILL)
+    assert status_in_db(octolb, lb_id) == "PENDING_CREATE"  # killed in the middle
+
+    octolb.start()
+    lb = octolb.wait_active(lb_id)
+    assert lb["operating_status"] == "ONLINE"
+    assert len(octolb.amphorae(lb_id)) == 1
+    build_http_lb(octolb, lb_id, backend)
+    assert httpx.get(f"http://{lb['vip_address']}/", timeout=5).text == "member"
+
+
+def test_sigkill_of_controller_does_not_interrupt_traffic_and_amphora_is_adopted(
+        octolb, backend):
+    r = octolb.api("POST", "/v2/lbaas/loadbalancers",
+                   json={"loadbalancer": {"name": "lb", "vip_subnet_id": subnet_id(octolb)}})
+    lb_id = r.json()["loadbalancer"]["id"]
+    vip = octolb.wait_active(lb_id)["vip_address"]
+    build_http_lb(octolb, lb_id, backend)
+    before = octolb.amphorae(lb_id)
+    assert len(before) == 1
+
+    results = {"ok": 0, "failed": []}
+    stop = threading.Event()
+
+    def client_loop():
+        deadline = time.monotonic() + 90  # bounded in time and count
+        with httpx.Client(timeout=5) as c:
+            while not stop.is_set() and time.monotonic() < deadline and results["ok"] < 20000:
+                try:
+                    resp = c.get(f"http://{vip}/")
+                    if resp.status_code == 200 and resp.text == "member":
+                        results["ok"] += 1
+                    else:
+                        results["failed"].append(resp.status_code)
+                except httpx.HTTPError as exc:
+                    results["failed"].append(repr(exc))
+                time.sleep(0.005)
+
+    t = threading.Thread(target=client_loop)
+    t.start()
+    try:
+        wait_until(lambda: results["ok"] > 20, 10, what="traffic before the kill")
+        octolb.kill(signal.SIGKILL)
+        served_while_down = results["ok"]
+        time.sleep(2)
+        assert results["ok"] > served_while_down, "traffic stopped while the controller was down"
+        octolb.start()
+        after_restart = results["ok"]
+        wait_until(lambda: results["ok"] > after_restart + 20, 10, what="traffic after restart")
+        # several heartbeats after the restart: the amphora is adopted, not rebuilt
+        time.sleep(3)
+    finally:
+        stop.set()
+        t.join()
+    assert results["failed"] == []
+    after = octolb.amphorae(lb_id)
+    assert [a["id"] for a in after] == [a["id"] for a in before]
+    assert after[0]["status"] == "ALLOCATED"
+    assert after[0]["compute_id"] == before[0]["compute_id"]  # same agent process
+    assert octolb.lb(lb_id)["provisioning_status"] == "ACTIVE"
