@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from octolb import constants as c
 from octolb.amphora.client import AmphoraClient, AmphoraError
-from octolb.amphora.render import render_haproxy_config
+from octolb.amphora.render import RenderError, render_haproxy_config
 from octolb.compute.base import ComputeDriver
 from octolb.config import CONF, heartbeat_destinations
 from octolb.db.models import (
@@ -39,10 +39,6 @@ from octolb.db.session import transaction
 from octolb.network import local as network
 
 LOG = logging.getLogger(__name__)
-
-
-class ReconcileError(Exception):
-    pass
 
 
 @dataclass
@@ -115,7 +111,7 @@ def reconcile(lb_id: str, drivers: Drivers, owner: str) -> bool:
         try:
             amp_id = _ensure_amphora(lb_id, drivers)
             _push_config(lb_id, amp_id, drivers)
-        except (AmphoraError, ReconcileError, network.NetworkError) as exc:
+        except (AmphoraError, RenderError, network.NetworkError) as exc:
             LOG.error("reconcile of load balancer %s failed: %s", lb_id, exc)
             _mark_failed(lb_id, str(exc))
             return True

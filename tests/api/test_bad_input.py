@@ -119,7 +119,8 @@ def test_member_bad_input(api, pool, fields, message):
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"delay": -1}, "Value should be greater or equal to 0"),
+    ({"delay": -1}, "Value should be greater or equal to 1"),
+    ({"timeout": 0}, "Value should be greater or equal to 1"),
     ({"max_retries": 11}, "Value should be lower or equal to 10"),
     ({"type": "ICMP"}, "Value should be one of"),
     ({"url_path": "/health\nhttp-request deny"}, "control characters"),

@@ -624,7 +624,7 @@ def test_http_monitor_defaults(base_path):
     assert be[be.index("timeout check 4s"):][:3] == [
         "timeout check 4s", "option httpchk GET /", "http-check expect rstatus 200"]
     assert server_line(text, member.id) == (
-        f"server {member.id} 10.0.1.11:8080 weight 1 check inter 6s fall 5 rise 2")
+        f"server {member.id} 10.0.1.11:8080 weight 1 check inter 6s fastinter 500 fall 5 rise 2")
 
 
 def test_http_monitor_with_version_and_domain_sends_host(base_path):
@@ -664,7 +664,7 @@ def test_tcp_and_tls_hello_monitors_are_plain_connect_checks(base_path, hm_type)
     assert "timeout check 3s" in be
     assert not any(ln.startswith(("option httpchk", "option ssl-hello-chk", "http-check"))
                    for ln in be)
-    assert " check inter 5s fall 3 rise 2" in server_line(text, member.id)
+    assert " check inter 5s fastinter 500 fall 3 rise 2" in server_line(text, member.id)
 
 
 def test_ping_monitor_is_refused():
@@ -692,7 +692,7 @@ def test_monitor_address_and_port_go_after_check(base_path):
     member.monitor_port = 9000
     add_hm(pool)
     assert server_line(render_checked(lb, base_path), member.id).endswith(
-        "check inter 5s fall 3 rise 2 addr 10.0.2.11 port 9000")
+        "check inter 5s fastinter 500 fall 3 rise 2 addr 10.0.2.11 port 9000")
 
 
 def test_monitor_address_without_monitor_is_not_rendered(base_path):

@@ -47,9 +47,16 @@ _TEMPLATES = Path(__file__).parent / "templates"
 
 # --- views handed to the template: every string in them is already safe to write ---
 
+# Once a check has failed (or succeeded on a DOWN server), HAProxy re-checks after
+# `fastinter` instead of `inter`: a dead member leaves rotation after one full interval plus
+# (fall - 1) quick confirmations, not fall full intervals as in Octavia's rendering.
+TRANSITION_CHECK_MS = 500
+
+
 @dataclass(frozen=True)
 class Check:
     inter: int
+    fastinter_ms: int
     fall: int
     rise: int
     ssl: bool
@@ -531,8 +538,10 @@ class _Renderer:
         """The per-server check options shared by all members (addr/port filled later)."""
         tls = bool(_get(pool, "tls_enabled", False))
         alpn = _get(pool, "alpn_protocols")
+        inter = v.integer(hm.delay, f"{what} health monitor delay", 1, 86400)
         return Check(
-            inter=v.integer(hm.delay, f"{what} health monitor delay", 1, 86400),
+            inter=inter,
+            fastinter_ms=min(inter * 1000, TRANSITION_CHECK_MS),
             fall=v.integer(_get(hm, "fall_threshold", 3),
                            f"{what} health monitor max_retries_down", 1, 10),
             rise=v.integer(hm.rise_threshold, f"{what} health monitor max_retries", 1, 10),
@@ -568,8 +577,8 @@ class _Renderer:
             monitor_address = _get(member, "monitor_address")
             monitor_port = _get(member, "monitor_port")
             check = Check(
-                inter=check.inter, fall=check.fall, rise=check.rise, ssl=check.ssl,
-                alpn=check.alpn,
+                inter=check.inter, fastinter_ms=check.fastinter_ms, fall=check.fall,
+                rise=check.rise, ssl=check.ssl, alpn=check.alpn,
                 addr=(v.bare_address(monitor_address, f"{mwhat} monitor_address")
                       if monitor_address else None),
                 port=(v.port(monitor_port, f"{mwhat} monitor_port")

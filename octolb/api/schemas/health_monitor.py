@@ -6,11 +6,15 @@ from octolb import constants as c
 from octolb.api.schemas import types as t
 from octolb.api.schemas.common import owned
 
+# Octavia accepts 0 for delay and timeout, which HAProxy cannot run (`inter 0s`); octolb
+# refuses it at the API rather than failing the load balancer later.
+Seconds = t.Int(1, 86400)
+
 
 class _HMCommon(t.Body):
     name: t.Name = None
-    delay: t.Int(0) = None
-    timeout: t.Int(0) = None
+    delay: Seconds = None
+    timeout: Seconds = None
     max_retries: t.Int(1, 10) = None
     max_retries_down: t.Int(1, 10) = None
     http_method: t.Enum(*c.HTTP_METHODS) = None
@@ -25,8 +29,8 @@ class _HMCommon(t.Body):
 class HealthMonitorPOST(_HMCommon):
     pool_id: t.UUID
     type: t.Enum(*c.HM_TYPES)
-    delay: t.Int(0)
-    timeout: t.Int(0)
+    delay: Seconds
+    timeout: Seconds
     max_retries: t.Int(1, 10)
     project_id: t.ProjectId = None
     tenant_id: t.ProjectId = None
