@@ -304,7 +304,7 @@ def _delete_lb(s: Session, lb: LoadBalancer, drivers: Drivers) -> None:
         s.execute(delete(HealthMonitor).where(HealthMonitor.pool_id == pool.id))
     s.execute(delete(Listener).where(Listener.load_balancer_id == lb.id))
     s.execute(delete(Pool).where(Pool.load_balancer_id == lb.id))
-    network.delete_port(s, lb.vip_port_id)
+    network.release_vip_port(s, lb.id, lb.vip_port_id)
     lb.provisioning_status = c.DELETED
     lb.operating_status = c.OFFLINE
 

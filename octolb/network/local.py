@@ -97,11 +97,20 @@ def create_port(session: Session, sub: Subnet, *, ip_address: str | None = None,
     return port
 
 
-def delete_port(session: Session, port_id: str | None) -> None:
-    if port_id:
-        port = session.get(Port, port_id)
-        if port is not None:
-            session.delete(port)
+def vip_port_name(lb_id: str) -> str:
+    return f"octavia-lb-{lb_id}"
+
+
+def release_vip_port(session: Session, lb_id: str, port_id: str | None) -> None:
+    """A VIP port octolb made goes away with the LB; a port the tenant brought is only
+    handed back (as Octavia does with a `--vip-port-id` port)."""
+    port = session.get(Port, port_id) if port_id else None
+    if port is None:
+        return
+    if port.name == vip_port_name(lb_id):
+        session.delete(port)
+    else:
+        port.device_id = port.device_owner = None
 
 
 def resolve_vip(session: Session, *, port_id: str | None, network_id: str | None,

@@ -5,18 +5,13 @@ removes everything including the amphora's processes."""
 
 from __future__ import annotations
 
-import shutil
+import ipaddress
 import time
 
 import httpx
 import pytest
 
 from tests.harness import Backend, Octolb, alive, pids_of_amphora, wait_until
-
-pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and
-                                not __import__("os").path.exists("/usr/sbin/haproxy"),
-                                reason="HAProxy is not installed: run `make test`, which "
-                                       "installs it")
 
 HEARTBEAT = 1  # seconds between heartbeats of the amphorae in this test
 DELAY, MAX_RETRIES = 2, 2  # the quick-start's health monitor
@@ -129,3 +124,35 @@ def test_octavia_quickstart_end_to_end(octolb, backends):
         httpx.get(f"http://{vip}/", timeout=2)
     ports = octolb.api("GET", "/network/v2.0/ports").json()["ports"]
     assert [p for p in ports if p["id"] == lb["vip_port_id"]] == []
+
+
+def test_cli_resolves_vip_network_port_and_fixed_address(octolb):
+    """The CLI looks names up in the network API before it calls the load-balancer API."""
+    os_ = octolb.openstack
+    net = os_("loadbalancer", "create", "--name", "by-net", "--vip-network-id", "private",
+              "--wait")
+    subnet = os_("subnet", "show", "private-subnet")
+    assert net["vip_subnet_id"] == subnet["id"]
+
+    port = os_("port", "create", "--network", "private", "my-vip")
+    by_port = os_("loadbalancer", "create", "--name", "by-port", "--vip-port-id", "my-vip",
+                  "--wait")
+    assert by_port["vip_port_id"] == port["id"]
+    assert by_port["vip_address"] == port["fixed_ips"][0]["ip_address"]
+
+    fixed = str(ipaddress.ip_network(octolb.vip_cidr)[4242])
+    by_addr = os_("loadbalancer", "create", "--name", "by-addr", "--vip-subnet-id",
+                  "private-subnet", "--vip-address", fixed, "--wait")
+    assert by_addr["vip_address"] == fixed
+    taken = os_("loadbalancer", "create", "--name", "again", "--vip-subnet-id",
+                "private-subnet", "--vip-address", fixed, check=False, parse=False)
+    assert taken.returncode != 0 and "The VIP IP address is already in use" in taken.stderr
+
+    # each VIP answers on its own amphora
+    for lb in (net, by_port, by_addr):
+        assert os_("loadbalancer", "show", lb["id"])["provisioning_status"] == "ACTIVE"
+    # a tenant's own port survives the deletion of its load balancer; octolb's own do not
+    for name in ("by-net", "by-port", "by-addr"):
+        os_("loadbalancer", "delete", "--wait", name, parse=False)
+    ports = {p["Name"] for p in os_("port", "list")}
+    assert ports == {"my-vip"}

@@ -119,3 +119,30 @@ def test_sigkill_of_controller_does_not_interrupt_traffic_and_amphora_is_adopted
     assert after[0]["status"] == "ALLOCATED"
     assert after[0]["compute_id"] == before[0]["compute_id"]  # same agent process
     assert octolb.lb(lb_id)["provisioning_status"] == "ACTIVE"
+
+
+def test_octolb_down_stops_amphorae_and_up_starts_them_again(octolb, backend):
+    from tests.harness import alive, pids_of_amphora
+
+    r = octolb.api("POST", "/v2/lbaas/loadbalancers",
+                   json={"loadbalancer": {"name": "lb", "vip_subnet_id": subnet_id(octolb)}})
+    lb_id = r.json()["loadbalancer"]["id"]
+    vip = octolb.wait_active(lb_id)["vip_address"]
+    build_http_lb(octolb, lb_id, backend)
+    amp = octolb.amphorae(lb_id)[0]
+    pids = pids_of_amphora(octolb.state_dir, amp["id"])
+    assert pids and all(alive(p) for p in pids)
+
+    octolb.kill(signal.SIGTERM)  # a clean stop leaves the amphorae serving ...
+    assert httpx.get(f"http://{vip}/", timeout=5).text == "member"
+    octolb.down()  # ... `octolb down` stops them
+    wait_until(lambda: not any(alive(p) for p in pids), 15, what="amphora processes gone")
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://{vip}/", timeout=2)
+
+    octolb.start()  # the same amphora (same id and address) is started again
+    wait_until(lambda: httpx.get(f"http://{vip}/", timeout=2).text == "member", 30,
+               what="traffic after up")
+    after = octolb.amphorae(lb_id)
+    assert [(a["id"], a["lb_network_ip"]) for a in after] == [(amp["id"], amp["lb_network_ip"])]
+    assert octolb.lb(lb_id)["provisioning_status"] == "ACTIVE"

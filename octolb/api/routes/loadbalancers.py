@@ -93,7 +93,8 @@ async def create_lb(request: Request, session: Session = Depends(deps.db),
             subnet_id=body.vip_subnet_id, address=body.vip_address)
         if port is None:
             port = network.create_port(session, subnet, ip_address=body.vip_address,
-                                       name=f"octavia-lb-{lb_id}", device_id=f"lb-{lb_id}",
+                                       name=network.vip_port_name(lb_id),
+                                       device_id=f"lb-{lb_id}",
                                        device_owner="Octavia", project_id=project)
         else:
             port.device_id, port.device_owner = f"lb-{lb_id}", "Octavia"

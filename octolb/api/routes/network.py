@@ -1,6 +1,7 @@
-"""The minimal network API (Neutron v2.0 shapes) under `/network`: what the stock clients ask
-when they resolve `--vip-subnet-id private-subnet`, plus create/delete of networks and
-subnets. Its own root, because the SDK discovers versions at the network endpoint's root."""
+"""The minimal network API (Neutron v2.0 shapes) under `/network`: what the stock clients
+ask when they resolve `--vip-subnet-id private-subnet`, plus create/delete of networks,
+subnets and ports (a port made here can be handed to `--vip-port-id`). Its own root,
+because the SDK discovers versions at the network endpoint's root."""
 
 from __future__ import annotations
 
@@ -179,15 +180,53 @@ async def create_subnet(request: Request, session: Session = Depends(deps.db)):
     return {"subnet": render_subnet(sub)}
 
 
+@router.post("/v2.0/ports", status_code=201)
+async def create_port(request: Request, session: Session = Depends(deps.db),
+                      ctx: auth.Context = Depends(auth.context)):
+    body = await _body(request, "port")
+    if isinstance(body, JSONResponse):
+        return body
+    net = session.get(Network, str(body.get("network_id")))
+    if net is None:
+        return _neutron_error(404, "NetworkNotFound",
+                              f"Network {body.get('network_id')} could not be found.")
+    fixed = body.get("fixed_ips") or [{}]
+    if not isinstance(fixed, list) or len(fixed) != 1 or not isinstance(fixed[0], dict):
+        return _neutron_error(400, "HTTPBadRequest", "Exactly one fixed IP is supported.")
+    sub = (session.get(Subnet, str(fixed[0]["subnet_id"])) if fixed[0].get("subnet_id")
+           else (net.subnets[0] if net.subnets else None))
+    if sub is None or sub.network_id != net.id:
+        return _neutron_error(400, "HTTPBadRequest", "No valid subnet for the port.")
+    name = body.get("name")
+    if name is not None and (not isinstance(name, str) or len(name) > 255):
+        return _neutron_error(400, "HTTPBadRequest", "Invalid input for name.")
+    try:
+        port = network.create_port(session, sub, ip_address=fixed[0].get("ip_address"),
+                                   name=name, project_id=body.get("project_id") or
+                                   ctx.project_id)
+    except (network.NetworkError, ValueError) as exc:
+        return _neutron_error(409 if getattr(exc, "status", 400) == 409 else 400,
+                              "IpAddressGenerationFailure", str(exc))
+    session.commit()
+    return {"port": render_port(port)}
+
+
 @router.delete("/v2.0/{kind}/{obj_id}", status_code=204)
 def delete_kind(kind: str, obj_id: str, session: Session = Depends(deps.db)):
-    if kind not in ("networks", "subnets"):
+    if kind not in KINDS:
         return _neutron_error(404, "HTTPNotFound", "The resource could not be found.")
     model, single, _render = KINDS[kind]
     obj = session.get(model, obj_id)
     if obj is None:
         return _neutron_error(404, f"{single.capitalize()}NotFound",
                               f"{single.capitalize()} {obj_id} could not be found.")
+    if kind == "ports":
+        if obj.device_owner == "Octavia":
+            return _neutron_error(409, "PortInUse", f"Port {obj_id} is in use by a load "
+                                  "balancer; delete the load balancer instead.")
+        session.delete(obj)
+        session.commit()
+        return Response(status_code=204)
     in_use = (session.scalar(select(Port).where(Port.network_id == obj.id))
               if kind == "networks" else
               any(f.subnet_id == obj.id for p in session.scalars(
