@@ -141,7 +141,8 @@ def up(args: argparse.Namespace) -> int:
                              read_timeout=hap.rest_request_read_timeout),
         ca=ca, heartbeat_key=key, amphora_base=config.state_path("amphorae"))
     health = HealthManager(hm.bind_ip, hm.bind_port, key, bus, hm.heartbeat_interval,
-                           hm.heartbeat_timeout, hm.health_check_interval)
+                           hm.heartbeat_timeout, hm.health_check_interval,
+                           hm.failover_threshold)
     worker = Worker(bus, drivers, threads=CONF.controller_worker.workers)
     housekeeping = Housekeeping(CONF.house_keeping.cleanup_interval,
                                 CONF.house_keeping.load_balancer_expiry_age)

@@ -51,12 +51,18 @@ _health_manager_opts = [
     cfg.PortOpt("bind_port", default=5555),
     cfg.ListOpt("controller_ip_port_list", default=[],
                 help="Where amphorae send heartbeats. Empty: bind_ip:bind_port."),
-    cfg.IntOpt("heartbeat_interval", default=2,
+    cfg.IntOpt("heartbeat_interval", default=1,
                help="Seconds between heartbeats (Octavia: 10; amphorae here are cheap)."),
     cfg.StrOpt("heartbeat_key", default=None, secret=True,
                help="HMAC key. Unset: generated into <state_dir>/heartbeat.key on first start."),
-    cfg.IntOpt("heartbeat_timeout", default=60),
-    cfg.IntOpt("health_check_interval", default=3),
+    cfg.IntOpt("heartbeat_timeout", default=3,
+               help="Seconds of silence after which an amphora is failed over (Octavia: 60)."),
+    cfg.FloatOpt("health_check_interval", default=0.5,
+                 help="Seconds between checks for silent amphorae (Octavia: 3)."),
+    cfg.IntOpt("failover_threshold", default=None,
+               help="Circuit breaker: when this many amphorae are silent at once, the fault "
+                    "is taken to be on the controller's side; they are marked "
+                    "FAILOVER_STOPPED instead of being failed over."),
 ]
 
 _haproxy_amphora_opts = [
@@ -82,6 +88,13 @@ _controller_worker_opts = [
     cfg.IntOpt("lease_seconds", default=60,
                help="How long a worker holds a load balancer while reconciling it."),
     cfg.IntOpt("workers", default=4, help="Reconcile threads."),
+    cfg.IntOpt("failover_max_attempts", default=5,
+               help="Failed failovers are retried with back-off this many times; then the "
+                    "load balancer goes to ERROR with the reason (a `loadbalancer failover` "
+                    "starts again)."),
+    cfg.FloatOpt("failover_retry_backoff", default=1.0,
+                 help="Seconds before the first failover retry; doubled each time, at most "
+                      "30."),
 ]
 
 _compute_local_opts = [

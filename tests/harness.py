@@ -29,8 +29,10 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
 
 
 def loopback_ranges(n: int) -> list[str]:
-    """Distinct random 127.X.0.0/16 ranges, away from the defaults 127.0-2."""
-    return [f"127.{x}.0.0/16" for x in random.sample(range(20, 250), n)]
+    """Distinct random 127.X.Y.0/24 ranges, away from the defaults 127.0-2 (and unlikely to
+    meet those of another test run on the same machine)."""
+    picks = random.sample(range(20 * 256, 250 * 256), n)
+    return [f"127.{p // 256}.{p % 256}.0/24" for p in picks]
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
@@ -96,7 +98,7 @@ class Backend:
 class Octolb:
     """`octolb up` as a child process with everything on private ports and ranges."""
 
-    def __init__(self, state_dir: Path, heartbeat_interval: int = 1):
+    def __init__(self, state_dir: Path, heartbeat_interval: int = 1, extra_conf: str = ""):
         self.state_dir = state_dir
         self.api_port = free_port()
         self.hm_port = free_port(kind=socket.SOCK_DGRAM)
@@ -108,7 +110,7 @@ class Octolb:
             f"[health_manager]\nbind_port = {self.hm_port}\n"
             f"heartbeat_interval = {heartbeat_interval}\n"
             f"[networking]\nseed_subnet_cidr = {self.vip_cidr}\n"
-            f"[compute_local]\nmgmt_cidr = {self.mgmt_cidr}\n")
+            f"[compute_local]\nmgmt_cidr = {self.mgmt_cidr}\n" + extra_conf)
         self.proc: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{self.api_port}"
         self.log = state_dir / "octolb.log"
@@ -175,6 +177,35 @@ class Octolb:
             assert lb["provisioning_status"] != "ERROR", lb
             return lb if lb["provisioning_status"] == "ACTIVE" else None
         return wait_until(ready, timeout, what=f"load balancer {lb_id} ACTIVE")
+
+    def subnet_id(self) -> str:
+        return self.api("GET", "/network/v2.0/subnets?name=private-subnet").json()[
+            "subnets"][0]["id"]
+
+    def http_lb(self, backend: Backend, name: str = "lb",
+                lb_id: str | None = None) -> tuple[str, str]:
+        """(LB +) HTTP listener on 80 + pool + one member, through the API, waiting for
+        ACTIVE after each step; returns (lb id, VIP)."""
+        if lb_id is None:
+            r = self.api("POST", "/v2/lbaas/loadbalancers", json={
+                "loadbalancer": {"name": name, "vip_subnet_id": self.subnet_id()}})
+            assert r.status_code == 201, r.text
+            lb_id = r.json()["loadbalancer"]["id"]
+        vip = self.wait_active(lb_id)["vip_address"]
+        r = self.api("POST", "/v2/lbaas/listeners", json={"listener": {
+            "loadbalancer_id": lb_id, "protocol": "HTTP", "protocol_port": 80}})
+        assert r.status_code == 201, r.text
+        self.wait_active(lb_id)
+        r = self.api("POST", "/v2/lbaas/pools", json={"pool": {
+            "listener_id": r.json()["listener"]["id"], "protocol": "HTTP",
+            "lb_algorithm": "ROUND_ROBIN"}})
+        assert r.status_code == 201, r.text
+        self.wait_active(lb_id)
+        r = self.api("POST", f"/v2/lbaas/pools/{r.json()['pool']['id']}/members",
+                     json={"member": {"address": backend.host, "protocol_port": backend.port}})
+        assert r.status_code == 201, r.text
+        self.wait_active(lb_id)
+        return lb_id, vip
 
     def amphorae(self, lb_id: str) -> list[dict]:
         return self.api("GET", f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()[

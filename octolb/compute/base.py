@@ -38,8 +38,9 @@ class ComputeDriver(abc.ABC):
         """True when the amphora's agent process exists."""
 
     @abc.abstractmethod
-    def delete(self, amphora_id: str) -> None:
-        """Stop the amphora and everything it runs, and remove its files; absent is fine."""
+    def delete(self, amphora_id: str, graceful: bool = True) -> None:
+        """Stop the amphora and everything it runs, and remove its files; absent is fine.
+        `graceful=False` for a broken amphora being replaced: no waiting for it."""
 
     @abc.abstractmethod
     def list(self) -> list[str]:
@@ -69,7 +70,7 @@ class NoopComputeDriver(ComputeDriver):
     def is_running(self, amphora_id: str) -> bool:
         return amphora_id in self._amphorae
 
-    def delete(self, amphora_id: str) -> None:
+    def delete(self, amphora_id: str, graceful: bool = True) -> None:
         self._amphorae.pop(amphora_id, None)
 
     def list(self) -> list[str]:

@@ -96,20 +96,19 @@ class LocalComputeDriver(ComputeDriver):
     def is_running(self, amphora_id: str) -> bool:
         return self._agent_pid(amphora_id) is not None
 
-    def delete(self, amphora_id: str) -> None:
+    def delete(self, amphora_id: str, graceful: bool = True) -> None:
         amp_dir = self.amphora_dir(amphora_id)
         with self._lock:
-            if not amp_dir.exists():
-                return
-            pid = self._agent_pid(amphora_id)
+            pid = self._agent_pid(amphora_id) if graceful else None
             if pid is not None:
                 # The agent stops its HAProxy processes on SIGTERM.
                 _signal(pid, signal.SIGTERM)
                 if not self._wait_gone([pid], AGENT_STOP_TIMEOUT):
                     _signal(pid, signal.SIGKILL)
                     self._wait_gone([pid], KILL_WAIT)
-            # Whatever still runs from this amphora (HAProxy of a killed agent, a
-            # second agent): found by command line, since pid files can be stale.
+            # Whatever still runs from this amphora (everything, for a broken amphora that is
+            # being replaced; HAProxy of a killed agent; the processes of an amphora whose
+            # directory was deleted): found by command line, since pid files can be stale.
             stragglers = [p for p in _all_pids() if _is_amphora_process(p, amp_dir)]
             for p in stragglers:
                 _signal(p, signal.SIGKILL)

@@ -70,7 +70,8 @@ def update_health(s: Session, msg: dict, heartbeat_interval: float) -> None:
     if lb.provisioning_status == c.DELETED:
         return
     listeners = msg.get("listeners") or {}
-    enabled = [lis for lis in lb.listeners if lis.enabled]
+    # Listeners the amphora should serve (one that failed to provision is not there).
+    enabled = [lis for lis in lb.listeners if lis.enabled and lis.provisioning_status != c.ERROR]
     pending = lb.provisioning_status in c.PENDING_STATUSES or not lb.enabled
     if pending or len(listeners) == len(enabled):
         if time.time() - msg.get("recv_time", time.time()) < heartbeat_interval:
@@ -79,6 +80,9 @@ def update_health(s: Session, msg: dict, heartbeat_interval: float) -> None:
                 s.add(AmphoraHealth(amphora_id=amp.id, last_update=utcnow(), busy=False))
             else:
                 row.last_update = utcnow()
+            if amp.status == c.FAILOVER_STOPPED:
+                LOG.warning("amphora %s reports again: back in service", amp.id)
+                amp.status = c.ALLOCATED
     else:
         LOG.warning("amphora %s reports %d listeners, expected %d", amp.id, len(listeners),
                     len(enabled))
@@ -132,8 +136,9 @@ class HealthManager:
 
     def __init__(self, bind_ip: str, bind_port: int, key: str, bus: Bus,
                  heartbeat_interval: float, heartbeat_timeout: float,
-                 check_interval: float = 3.0):
+                 check_interval: float = 3.0, failover_threshold: int | None = None):
         self.key = key
+        self.failover_threshold = failover_threshold
         self.bus = bus
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
@@ -192,7 +197,9 @@ class HealthManager:
                 LOG.exception("stale amphora check failed")
 
     def fail_over_stale(self) -> list[str]:
-        """Stale = not busy and silent for heartbeat_timeout; its LB must be ACTIVE/ERROR."""
+        """Stale = not busy and silent for heartbeat_timeout; its LB must be ACTIVE/ERROR.
+        Too many at once (`failover_threshold`) means the controller is the one cut off:
+        they are marked FAILOVER_STOPPED and left alone until they report again."""
         expired = utcnow() - dt.timedelta(seconds=self.heartbeat_timeout)
         out = []
         with transaction() as s:
@@ -201,6 +208,13 @@ class HealthManager:
                 .join(Amphora, Amphora.id == AmphoraHealth.amphora_id)
                 .where(AmphoraHealth.busy.is_(False), AmphoraHealth.last_update < expired,
                        Amphora.status == c.ALLOCATED)).all()
+            if self.failover_threshold and len(rows) >= self.failover_threshold:
+                for _health, amp in rows:
+                    amp.status = c.FAILOVER_STOPPED
+                LOG.error("%d amphorae are silent at once (failover_threshold %d): not "
+                          "failing them over, marked FAILOVER_STOPPED; check the "
+                          "controller's network", len(rows), self.failover_threshold)
+                return []
             for health, amp in rows:
                 res = s.execute(
                     update(LoadBalancer)

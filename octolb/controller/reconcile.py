@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +21,9 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from octolb import constants as c
-from octolb.amphora.client import AmphoraClient, AmphoraError
+from octolb.amphora.client import AmphoraClient, AmphoraError, AmphoraUnreachable
 from octolb.amphora.render import RenderError, render_haproxy_config
-from octolb.compute.base import ComputeDriver
+from octolb.compute.base import ComputeDriver, ComputeError
 from octolb.config import CONF, heartbeat_destinations
 from octolb.db.models import (
     Amphora,
@@ -94,8 +95,9 @@ def needs_work(lb: LoadBalancer) -> bool:
     return lb.provisioning_status in c.PENDING_STATUSES or lb.failover_requested
 
 
-def reconcile(lb_id: str, drivers: Drivers, owner: str) -> bool:
-    """Converge one LB. Returns False when another worker holds it (it will finish)."""
+def reconcile(lb_id: str, drivers: Drivers, owner: str) -> bool | float:
+    """Converge one LB. Returns True when done, False when another worker holds it (it will
+    finish), or the seconds after which a failed failover is to be tried again."""
     if not take_lease(lb_id, owner):
         return False
     try:
@@ -106,15 +108,16 @@ def reconcile(lb_id: str, drivers: Drivers, owner: str) -> bool:
             if lb.provisioning_status == c.PENDING_DELETE:
                 _delete_lb(s, lb, drivers)
                 return True
+            if lb.retry_not_before is not None and lb.retry_not_before > utcnow():
+                return max(0.1, (lb.retry_not_before - utcnow()).total_seconds())
             if not needs_work(lb) and _amphorae_running(lb, drivers):
                 return True
         try:
             amp_id = _ensure_amphora(lb_id, drivers)
             _push_config(lb_id, amp_id, drivers)
-        except (AmphoraError, RenderError, network.NetworkError) as exc:
+        except (AmphoraError, ComputeError, RenderError, network.NetworkError) as exc:
             LOG.error("reconcile of load balancer %s failed: %s", lb_id, exc)
-            _mark_failed(lb_id, str(exc))
-            return True
+            return _mark_failed(lb_id, str(exc))
         with transaction() as s:
             _mark_done(s, s.get(LoadBalancer, lb_id))
         return True
@@ -135,10 +138,13 @@ def _ensure_amphora(lb_id: str, drivers: Drivers) -> str:
         lb = s.get(LoadBalancer, lb_id)
         amps = [a for a in lb.amphorae if a.status != c.DELETED]
         if lb.failover_requested:
+            # The flag stays until the replacement serves (_mark_done): a failover that
+            # fails half-way starts over on the next attempt.
+            LOG.warning("load balancer %s: failing over amphorae %s (attempt %d)", lb.id,
+                        [a.id for a in amps], lb.failover_attempts + 1)
             for a in amps:
-                _delete_amphora(s, a, drivers)
+                _delete_amphora(s, a, drivers, graceful=False)
             amps = []
-            lb.failover_requested = False
         if not amps:
             amp = Amphora(load_balancer_id=lb.id, status=c.BOOTING, role=c.ROLE_STANDALONE,
                           compute_driver=CONF.controller_worker.compute_driver,
@@ -162,15 +168,32 @@ def _ensure_amphora(lb_id: str, drivers: Drivers) -> str:
         with transaction() as s:
             a = s.get(Amphora, amp_id)
             a.compute_id, a.cert_expiration = compute_id, not_after
-    ref = _AmpRef(amp_id, mgmt_ip)
-    hap = CONF.haproxy_amphora
-    drivers.client.wait_ready(ref, attempts=hap.connection_max_retries,
-                              interval=hap.connection_retry_interval)
+    _wait_for_agent(_AmpRef(amp_id, mgmt_ip), drivers)
     with transaction() as s:
         a = s.get(Amphora, amp_id)
         if a.status != c.ALLOCATED:
             a.status = c.ALLOCATED
+        # An amphora that answers counts as alive now: if it never sends a heartbeat it
+        # becomes stale and is replaced (Octavia would wait for a first heartbeat forever).
+        if s.get(AmphoraHealth, amp_id) is None:
+            s.add(AmphoraHealth(amphora_id=amp_id, last_update=utcnow(), busy=False))
     return amp_id
+
+
+def _wait_for_agent(ref: _AmpRef, drivers: Drivers) -> None:
+    """Until the agent answers; an agent process that died fails at once, not at the end
+    of the retries."""
+    hap = CONF.haproxy_amphora
+    for attempt in range(max(1, hap.connection_max_retries)):
+        if attempt:
+            time.sleep(hap.connection_retry_interval)
+        try:
+            drivers.client.wait_ready(ref, attempts=1)
+            return
+        except AmphoraUnreachable:
+            if not drivers.compute.is_running(ref.id):
+                raise ComputeError(f"the agent of amphora {ref.id} exited at start") from None
+    drivers.client.wait_ready(ref, attempts=1)  # raises the last connection error
 
 
 @dataclass
@@ -179,8 +202,8 @@ class _AmpRef:
     lb_network_ip: str
 
 
-def _delete_amphora(s: Session, amp: Amphora, drivers: Drivers) -> None:
-    drivers.compute.delete(amp.id)
+def _delete_amphora(s: Session, amp: Amphora, drivers: Drivers, graceful: bool = True) -> None:
+    drivers.compute.delete(amp.id, graceful=graceful)
     amp.status = c.DELETED
     amp.lb_network_ip = None  # the address is free for the next amphora
     s.execute(delete(AmphoraHealth).where(AmphoraHealth.amphora_id == amp.id))
@@ -264,16 +287,37 @@ def _mark_done(s: Session, lb: LoadBalancer) -> None:
                     if lis.enabled and lis.operating_status != c.OFFLINE
                     else (c.ONLINE if lis.enabled else c.OFFLINE))
     lb.last_error = None
+    lb.failover_requested = False
+    lb.failover_attempts = 0
+    lb.retry_not_before = None
     _settle(lb, (lb.operating_status if lb.operating_status != c.OFFLINE else c.ONLINE)
             if lb.enabled else c.OFFLINE)
 
 
-def _mark_failed(lb_id: str, why: str) -> None:
+def _mark_failed(lb_id: str, why: str) -> bool | float:
     """Octavia's revert: the objects being changed go ERROR, their parents back to ACTIVE;
-    a failed LB create leaves the LB in ERROR."""
+    a failed LB create leaves the LB in ERROR. A failed failover is retried with back-off
+    (returns the delay) before it gives up with the LB in ERROR; `loadbalancer failover`
+    starts it again from there."""
     with transaction() as s:
         lb = s.get(LoadBalancer, lb_id)
         lb.last_error = why[:1024]
+        broken = lb.provisioning_status == c.PENDING_CREATE
+        if lb.failover_requested:
+            lb.failover_attempts += 1
+            cw = CONF.controller_worker
+            if lb.failover_attempts < cw.failover_max_attempts:
+                delay = min(30.0, cw.failover_retry_backoff * 2 ** (lb.failover_attempts - 1))
+                lb.retry_not_before = utcnow() + dt.timedelta(seconds=delay)
+                LOG.warning("load balancer %s: failover attempt %d failed (%s); retrying in "
+                            "%.1fs", lb.id, lb.failover_attempts, why, delay)
+                return delay
+            LOG.error("load balancer %s: failover failed %d times, giving up: %s", lb.id,
+                      lb.failover_attempts, why)
+            lb.failover_requested = False
+            lb.failover_attempts = 0
+            lb.retry_not_before = None
+            broken = True  # nothing serves it any more
         children = list(lb.listeners) + list(lb.pools)
         for pool in lb.pools:
             children += list(pool.members)
@@ -282,10 +326,11 @@ def _mark_failed(lb_id: str, why: str) -> None:
         for obj in children:
             if obj.provisioning_status in c.PENDING_STATUSES:
                 obj.provisioning_status = c.ERROR
-        lb.provisioning_status = c.ERROR if lb.provisioning_status == c.PENDING_CREATE \
-            else c.ACTIVE
-        if lb.provisioning_status == c.ERROR:
-            lb.operating_status = c.ERROR
+        if broken:
+            lb.provisioning_status = lb.operating_status = c.ERROR
+        else:
+            lb.provisioning_status = c.ACTIVE
+    return True
 
 
 def _delete_lb(s: Session, lb: LoadBalancer, drivers: Drivers) -> None:
@@ -310,11 +355,13 @@ def _delete_lb(s: Session, lb: LoadBalancer, drivers: Drivers) -> None:
 
 
 def pending_load_balancers() -> list[str]:
-    """LBs with work to do: PENDING_*, or a failover request."""
+    """LBs with work to do now: PENDING_*, or a failover request, not backing off."""
     with transaction() as s:
-        return list(s.scalars(select(LoadBalancer.id).where(or_(
-            LoadBalancer.provisioning_status.in_(c.PENDING_STATUSES),
-            LoadBalancer.failover_requested.is_(True)))))
+        return list(s.scalars(select(LoadBalancer.id).where(
+            or_(LoadBalancer.provisioning_status.in_(c.PENDING_STATUSES),
+                LoadBalancer.failover_requested.is_(True)),
+            or_(LoadBalancer.retry_not_before.is_(None),
+                LoadBalancer.retry_not_before <= utcnow()))))
 
 
 def dead_amphora_load_balancers(drivers: Drivers) -> list[str]:

@@ -62,14 +62,22 @@ class Worker:
             except Exception:
                 LOG.exception("sweep failed")
 
+    def _later(self, seconds: float, lb_id: str) -> None:
+        timer = threading.Timer(seconds, self.bus.notify, (lb_id,))
+        timer.daemon = True
+        timer.start()
+
     def _consume(self) -> None:
         while not self._stop.is_set():
             lb_id = self.bus.receive(timeout=1.0)
             if lb_id is None:
                 continue
             try:
-                if not reconcile.reconcile(lb_id, self.drivers, self.owner):
+                outcome = reconcile.reconcile(lb_id, self.drivers, self.owner)
+                if outcome is False:
                     # another worker holds it; look again once it is likely done
-                    threading.Timer(0.5, self.bus.notify, (lb_id,)).start()
+                    self._later(0.5, lb_id)
+                elif outcome is not True:
+                    self._later(float(outcome), lb_id)  # a failover retry's back-off
             except Exception:
                 LOG.exception("reconcile of %s crashed; the sweep will retry", lb_id)

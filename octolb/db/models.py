@@ -65,6 +65,8 @@ class LoadBalancer(_Owned, Base):
     lease_expires: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(String(1024))
     failover_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    failover_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_not_before: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     listeners: Mapped[list[Listener]] = relationship(
         back_populates="load_balancer", order_by="Listener.created_at",

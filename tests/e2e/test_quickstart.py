@@ -140,7 +140,7 @@ def test_cli_resolves_vip_network_port_and_fixed_address(octolb):
     assert by_port["vip_port_id"] == port["id"]
     assert by_port["vip_address"] == port["fixed_ips"][0]["ip_address"]
 
-    fixed = str(ipaddress.ip_network(octolb.vip_cidr)[4242])
+    fixed = str(ipaddress.ip_network(octolb.vip_cidr)[242])
     by_addr = os_("loadbalancer", "create", "--name", "by-addr", "--vip-subnet-id",
                   "private-subnet", "--vip-address", fixed, "--wait")
     assert by_addr["vip_address"] == fixed

@@ -27,27 +27,6 @@ def backend():
     b.stop()
 
 
-def subnet_id(o: Octolb) -> str:
-    return o.api("GET", "/network/v2.0/subnets?name=private-subnet").json()["subnets"][0]["id"]
-
-
-def build_http_lb(o: Octolb, lb_id: str, backend: Backend) -> None:
-    """Listener + pool + member through the API, waiting for ACTIVE after each step."""
-    r = o.api("POST", "/v2/lbaas/listeners", json={"listener": {
-        "loadbalancer_id": lb_id, "protocol": "HTTP", "protocol_port": 80}})
-    assert r.status_code == 201, r.text
-    o.wait_active(lb_id)
-    r = o.api("POST", "/v2/lbaas/pools", json={"pool": {
-        "listener_id": r.json()["listener"]["id"], "protocol": "HTTP",
-        "lb_algorithm": "ROUND_ROBIN"}})
-    assert r.status_code == 201, r.text
-    o.wait_active(lb_id)
-    r = o.api("POST", f"/v2/lbaas/pools/{r.json()['pool']['id']}/members", json={"member": {
-        "address": backend.host, "protocol_port": backend.port}})
-    assert r.status_code == 201, r.text
-    o.wait_active(lb_id)
-
-
 def status_in_db(o: Octolb, lb_id: str) -> str:
     with sqlite3.connect(o.state_dir / "octolb.db") as db:
         return db.execute("select provisioning_status from load_balancer where id = ?",
@@ -56,7 +35,7 @@ def status_in_db(o: Octolb, lb_id: str) -> str:
 
 def test_sigkill_during_pending_create_ends_active_after_restart(octolb, backend):
     r = octolb.api("POST", "/v2/lbaas/loadbalancers",
-                   json={"loadbalancer": {"name": "lb", "vip_subnet_id": subnet_id(octolb)}})
+                   json={"loadbalancer": {"name": "lb", "vip_subnet_id": octolb.subnet_id()}})
     assert r.status_code == 201
     lb_id = r.json()["loadbalancer"]["id"]
     octolb.kill(signal.SIGKILL)
@@ -66,17 +45,13 @@ def test_sigkill_during_pending_create_ends_active_after_restart(octolb, backend
     lb = octolb.wait_active(lb_id)
     assert lb["operating_status"] == "ONLINE"
     assert len(octolb.amphorae(lb_id)) == 1
-    build_http_lb(octolb, lb_id, backend)
+    octolb.http_lb(backend, lb_id=lb_id)
     assert httpx.get(f"http://{lb['vip_address']}/", timeout=5).text == "member"
 
 
 def test_sigkill_of_controller_does_not_interrupt_traffic_and_amphora_is_adopted(
         octolb, backend):
-    r = octolb.api("POST", "/v2/lbaas/loadbalancers",
-                   json={"loadbalancer": {"name": "lb", "vip_subnet_id": subnet_id(octolb)}})
-    lb_id = r.json()["loadbalancer"]["id"]
-    vip = octolb.wait_active(lb_id)["vip_address"]
-    build_http_lb(octolb, lb_id, backend)
+    lb_id, vip = octolb.http_lb(backend)
     before = octolb.amphorae(lb_id)
     assert len(before) == 1
 
@@ -124,11 +99,7 @@ def test_sigkill_of_controller_does_not_interrupt_traffic_and_amphora_is_adopted
 def test_octolb_down_stops_amphorae_and_up_starts_them_again(octolb, backend):
     from tests.harness import alive, pids_of_amphora
 
-    r = octolb.api("POST", "/v2/lbaas/loadbalancers",
-                   json={"loadbalancer": {"name": "lb", "vip_subnet_id": subnet_id(octolb)}})
-    lb_id = r.json()["loadbalancer"]["id"]
-    vip = octolb.wait_active(lb_id)["vip_address"]
-    build_http_lb(octolb, lb_id, backend)
+    lb_id, vip = octolb.http_lb(backend)
     amp = octolb.amphorae(lb_id)[0]
     pids = pids_of_amphora(octolb.state_dir, amp["id"])
     assert pids and all(alive(p) for p in pids)

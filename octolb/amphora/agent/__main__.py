@@ -12,6 +12,7 @@ import resource
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from .config import ConfigError, load_config
@@ -20,6 +21,7 @@ from .heartbeat import HeartbeatSender
 from .server import AgentApp, AgentHTTPServer, TLSContextSource
 
 LOG = logging.getLogger("octolb.amphora.agent")
+WATCHDOG_INTERVAL = 0.5  # seconds between checks that every HAProxy still runs
 
 
 def raise_nofile_limit() -> int:
@@ -88,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         conf.amphora_id, conf.bind_host, conf.bind_port, nofile,
     )
 
+    watchdog_due = time.monotonic() + WATCHDOG_INTERVAL
     while not stopping.wait(0.2):  # short waits: signal handlers run between them
-        pass
+        if time.monotonic() >= watchdog_due:
+            haproxy.restart_dead()
+            watchdog_due = time.monotonic() + WATCHDOG_INTERVAL
 
     LOG.info("stopping: HAProxy processes and agent")
     heartbeat.stop()

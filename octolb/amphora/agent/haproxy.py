@@ -92,6 +92,7 @@ class HAProxyManager:
         self._locks_guard = threading.Lock()
         self._version: str | None = None
         self._masters: dict[str, int] = {}
+        self._stopped: set[str] = set()  # LBs stopped on purpose: the watchdog leaves them
 
     # --- paths and files -------------------------------------------------------------
 
@@ -208,6 +209,7 @@ class HAProxyManager:
 
     def start(self, lb_id: str) -> None:
         with self.lock(lb_id):
+            self._stopped.discard(lb_id)
             if self.master_pid(lb_id, thorough=True) is None:
                 self._start(lb_id)
 
@@ -215,6 +217,7 @@ class HAProxyManager:
         """Load the installed configuration; start HAProxy if it is not running."""
         with self.lock(lb_id):
             self._require_config(lb_id)
+            self._stopped.discard(lb_id)
             pid = self.master_pid(lb_id, thorough=True)
             if pid is None:
                 self._start(lb_id)
@@ -228,6 +231,7 @@ class HAProxyManager:
     def stop(self, lb_id: str) -> None:
         with self.lock(lb_id):
             self._require_config(lb_id)
+            self._stopped.add(lb_id)
             self._stop(lb_id)
 
     def delete(self, lb_id: str) -> None:
@@ -247,6 +251,27 @@ class HAProxyManager:
                 self.start(lb_id)
             except HAProxyError as exc:
                 LOG.error("cannot start HAProxy of %s: %s\n%s", lb_id, exc.message, exc.details)
+
+    def restart_dead(self) -> list[str]:
+        """What systemd's Restart=always does for Octavia's amphorae: start again every
+        configured LB whose HAProxy died without being asked to stop."""
+        restarted = []
+        for lb_id in self.load_balancers():
+            if lb_id in self._stopped:
+                continue
+            with self.lock(lb_id):
+                if lb_id in self._stopped or not self.config_path(lb_id).is_file():
+                    continue  # stopped or deleted while we waited for the lock
+                if self.master_pid(lb_id, thorough=True) is not None:
+                    continue
+                LOG.warning("HAProxy of %s is not running: starting it again", lb_id)
+                try:
+                    self._start(lb_id)
+                    restarted.append(lb_id)
+                except HAProxyError as exc:
+                    LOG.error("cannot restart HAProxy of %s: %s\n%s", lb_id, exc.message,
+                              exc.details)
+        return restarted
 
     def stop_all(self) -> None:
         """Stop every running HAProxy of this agent, in parallel."""
