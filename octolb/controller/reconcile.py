@@ -238,7 +238,9 @@ def _push_config(lb_id: str, amp_id: str, drivers: Drivers) -> None:
 # --- status bookkeeping ------------------------------------------------------------------
 
 def _settle(obj, initial_operating: str | None = None) -> None:
-    if obj.provisioning_status in (c.PENDING_CREATE, c.PENDING_UPDATE):
+    # ERROR too: the configuration just pushed includes the object, so it is served now
+    # (an earlier failure is repaired by any later successful reconcile).
+    if obj.provisioning_status in (c.PENDING_CREATE, c.PENDING_UPDATE, c.ERROR):
         obj.provisioning_status = c.ACTIVE
     if initial_operating is not None:
         obj.operating_status = initial_operating

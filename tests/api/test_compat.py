@@ -175,3 +175,23 @@ def test_network_api_resolves_by_name_and_id(api, subnet_id):
     assert r.status_code == 201 and r.json()["subnet"]["gateway_ip"] == "127.9.0.1"
     assert api.delete(f"/network/v2.0/networks/{net}").status_code == 204
     assert api.get("/network/v2.0/networks?name=other").json()["networks"] == []
+
+
+def test_lb_in_error_shows_its_reason_and_accepts_a_plain_update(api, lb, bus):
+    from octolb.db import session as dbs
+    from octolb.db.models import LoadBalancer
+
+    assert "status_reason" not in api.get(f"/v2/lbaas/loadbalancers/{lb}").json()[
+        "loadbalancer"]
+    with dbs.transaction() as s:
+        row = s.get(LoadBalancer, lb)
+        row.provisioning_status, row.last_error = "ERROR", "amphora did not start: boom"
+    doc = api.get(f"/v2/lbaas/loadbalancers/{lb}").json()["loadbalancer"]
+    assert doc["status_reason"] == "amphora did not start: boom"
+    r = api.put(f"/v2/lbaas/loadbalancers/{lb}", json={"loadbalancer": {"name": "retry"}})
+    assert r.status_code == 200
+    assert r.json()["loadbalancer"]["provisioning_status"] == "PENDING_UPDATE"
+    assert bus.sent[-1] == lb
+    settle(lb)
+    doc = api.get(f"/v2/lbaas/loadbalancers/{lb}").json()["loadbalancer"]
+    assert doc["provisioning_status"] == "ACTIVE" and "status_reason" not in doc

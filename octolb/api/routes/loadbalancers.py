@@ -46,6 +46,7 @@ def one(request: Request, lb: LoadBalancer) -> dict:
     return {"loadbalancer": select_fields(schema.render(lb), request)}
 
 
+
 @router.get("/loadbalancers")
 def list_lbs(request: Request, session: Session = Depends(deps.db),
              ctx: auth.Context = Depends(auth.context)):
@@ -132,7 +133,8 @@ async def update_lb(lb_id: str, request: Request, session: Session = Depends(dep
     if "vip_sg_ids" in fields and body.vip_sg_ids:
         raise APIError("Provider 'amphora' does not support a requested option: "
                        "vip_sg_ids are not available yet.", 501)
-    locking.take_lb(session, lb, invalid_state_msg=True)
+    # From ERROR too (Octavia: 409): a plain update is how a tenant retries a broken LB.
+    locking.take_lb(session, lb, allowed=(c.ACTIVE, c.ERROR), invalid_state_msg=True)
     if "name" in fields:
         lb.name = body.name
     if "description" in fields:

@@ -54,6 +54,10 @@ def render(lb) -> dict:
         "flavor_id": lb.flavor_id,
         "availability_zone": lb.availability_zone,
     })
+    if lb.last_error:
+        # octolb extension, present only while the last change of this LB failed (the LB or
+        # a child is in ERROR): why, in words an admin can act on
+        d["status_reason"] = lb.last_error
     return d
 
 
