@@ -8,6 +8,7 @@ import uuid
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from octolb import metrics as counters
 from octolb.api import errors
 from octolb.api.routes import (
     amphorae,
@@ -15,6 +16,7 @@ from octolb.api.routes import (
     listeners,
     loadbalancers,
     members,
+    metrics,
     network,
     pools,
     versions,
@@ -55,9 +57,12 @@ def create_app(bus: Bus) -> FastAPI:
                 request.scope["path"] = path[:-5]
             resp = await call_next(request)
         resp.headers["X-OpenStack-Request-Id"] = rid
+        counters.inc("octolb_api_requests_total", "API requests by method and status code.",
+                     method=request.method, code=str(resp.status_code))
         return resp
 
     app.include_router(versions.router)
+    app.include_router(metrics.router)
     app.include_router(network.router)
     v2 = _v2()
     app.include_router(v2, prefix="/v2")

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from octolb import constants as c
+from octolb import metrics
 from octolb.controller.bus import Bus
 from octolb.controller.stats import update_stats
 from octolb.db.models import Amphora, AmphoraHealth, LoadBalancer, utcnow
@@ -172,6 +173,8 @@ class HealthManager:
             except OSError:
                 return
             msg = unwrap(data, self.key)
+            metrics.inc("octolb_heartbeats_total", "Heartbeats received, by result.",
+                        result="rejected" if msg is None else "accepted")
             if msg is None:
                 LOG.warning("dropped a heartbeat from %s: bad signature or payload", addr[0])
                 continue
@@ -211,6 +214,8 @@ class HealthManager:
             if self.failover_threshold and len(rows) >= self.failover_threshold:
                 for _health, amp in rows:
                     amp.status = c.FAILOVER_STOPPED
+                metrics.inc("octolb_failover_circuit_breaks_total",
+                            "Times the failover circuit breaker stopped a mass failover.")
                 LOG.error("%d amphorae are silent at once (failover_threshold %d): not "
                           "failing them over, marked FAILOVER_STOPPED; check the "
                           "controller's network", len(rows), self.failover_threshold)
@@ -224,6 +229,8 @@ class HealthManager:
                     .execution_options(synchronize_session=False))
                 if res.rowcount == 1:
                     health.busy = True
+                    metrics.inc("octolb_failovers_total", "Amphora failovers by result.",
+                                result="started")
                     LOG.warning("amphora %s silent since %s: failing over load balancer %s",
                                 amp.id, health.last_update, amp.load_balancer_id)
                     out.append(amp.load_balancer_id)

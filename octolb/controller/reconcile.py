@@ -21,6 +21,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from octolb import constants as c
+from octolb import metrics
 from octolb.amphora.client import AmphoraClient, AmphoraError, AmphoraUnreachable
 from octolb.amphora.render import RenderError, render_haproxy_config
 from octolb.compute.base import ComputeDriver, ComputeError
@@ -79,7 +80,7 @@ def release_dead_local_leases() -> None:
     with transaction() as s:
         for lb in s.scalars(select(LoadBalancer).where(
                 LoadBalancer.lease_owner.like(f"{host}:%"))):
-            pid = int(lb.lease_owner.rsplit(":", 1)[1])
+            pid = int(lb.lease_owner.split(":")[1])  # host:pid:thread
             try:
                 os.kill(pid, 0)
                 alive = pid != os.getpid()  # our own pid: a previous life of it
@@ -100,29 +101,39 @@ def reconcile(lb_id: str, drivers: Drivers, owner: str) -> bool | float:
     finish), or the seconds after which a failed failover is to be tried again."""
     if not take_lease(lb_id, owner):
         return False
+    started = time.monotonic()
     try:
-        with transaction() as s:
-            lb = s.get(LoadBalancer, lb_id)
-            if lb is None or lb.provisioning_status == c.DELETED:
-                return True
-            if lb.provisioning_status == c.PENDING_DELETE:
-                _delete_lb(s, lb, drivers)
-                return True
-            if lb.retry_not_before is not None and lb.retry_not_before > utcnow():
-                return max(0.1, (lb.retry_not_before - utcnow()).total_seconds())
-            if not needs_work(lb) and _amphorae_running(lb, drivers):
-                return True
-        try:
-            amp_id = _ensure_amphora(lb_id, drivers)
-            _push_config(lb_id, amp_id, drivers)
-        except (AmphoraError, ComputeError, RenderError, network.NetworkError) as exc:
-            LOG.error("reconcile of load balancer %s failed: %s", lb_id, exc)
-            return _mark_failed(lb_id, str(exc))
-        with transaction() as s:
-            _mark_done(s, s.get(LoadBalancer, lb_id))
-        return True
+        return _reconcile(lb_id, drivers)
     finally:
         release_lease(lb_id, owner)
+        metrics.observe("octolb_reconcile_duration_seconds",
+                        "Time spent converging one load balancer.",
+                        time.monotonic() - started)
+
+
+def _reconcile(lb_id: str, drivers: Drivers) -> bool | float:
+    """The work of reconcile(), under the lease."""
+    with transaction() as s:
+        lb = s.get(LoadBalancer, lb_id)
+        if lb is None or lb.provisioning_status == c.DELETED:
+            return True
+        if lb.provisioning_status == c.PENDING_DELETE:
+            _delete_lb(s, lb, drivers)
+            return True
+        if lb.retry_not_before is not None and lb.retry_not_before > utcnow():
+            return max(0.1, (lb.retry_not_before - utcnow()).total_seconds())
+        if not needs_work(lb) and _amphorae_running(lb, drivers):
+            return True
+    try:
+        amp_id = _ensure_amphora(lb_id, drivers)
+        _push_config(lb_id, amp_id, drivers)
+    except (AmphoraError, ComputeError, RenderError, network.NetworkError) as exc:
+        LOG.error("reconcile of load balancer %s failed: %s", lb_id, exc)
+        metrics.inc("octolb_reconcile_failures_total", "Reconciles that failed.")
+        return _mark_failed(lb_id, str(exc))
+    with transaction() as s:
+        _mark_done(s, s.get(LoadBalancer, lb_id))
+    return True
 
 
 # --- amphorae ---------------------------------------------------------------------------
@@ -289,6 +300,9 @@ def _mark_done(s: Session, lb: LoadBalancer) -> None:
                     if lis.enabled and lis.operating_status != c.OFFLINE
                     else (c.ONLINE if lis.enabled else c.OFFLINE))
     lb.last_error = None
+    if lb.failover_requested:
+        metrics.inc("octolb_failovers_total", "Amphora failovers by result.",
+                    result="succeeded")
     lb.failover_requested = False
     lb.failover_attempts = 0
     lb.retry_not_before = None
@@ -313,9 +327,13 @@ def _mark_failed(lb_id: str, why: str) -> bool | float:
                 lb.retry_not_before = utcnow() + dt.timedelta(seconds=delay)
                 LOG.warning("load balancer %s: failover attempt %d failed (%s); retrying in "
                             "%.1fs", lb.id, lb.failover_attempts, why, delay)
+                metrics.inc("octolb_failovers_total", "Amphora failovers by result.",
+                            result="retried")
                 return delay
             LOG.error("load balancer %s: failover failed %d times, giving up: %s", lb.id,
                       lb.failover_attempts, why)
+            metrics.inc("octolb_failovers_total", "Amphora failovers by result.",
+                        result="abandoned")
             lb.failover_requested = False
             lb.failover_attempts = 0
             lb.retry_not_before = None

@@ -15,7 +15,9 @@ LOG = logging.getLogger(__name__)
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """host:pid:thread — leases are per reconcile thread, so two threads of one process
+    never work on the same load balancer."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 class Worker:
@@ -23,7 +25,6 @@ class Worker:
                  sweep_interval: float = 10.0):
         self.bus = bus
         self.drivers = drivers
-        self.owner = worker_id()
         self.threads = threads
         self.sweep_interval = sweep_interval
         self._stop = threading.Event()
@@ -73,7 +74,7 @@ class Worker:
             if lb_id is None:
                 continue
             try:
-                outcome = reconcile.reconcile(lb_id, self.drivers, self.owner)
+                outcome = reconcile.reconcile(lb_id, self.drivers, worker_id())
                 if outcome is False:
                     # another worker holds it; look again once it is likely done
                     self._later(0.5, lb_id)

@@ -195,3 +195,11 @@ def test_lb_in_error_shows_its_reason_and_accepts_a_plain_update(api, lb, bus):
     settle(lb)
     doc = api.get(f"/v2/lbaas/loadbalancers/{lb}").json()["loadbalancer"]
     assert doc["provisioning_status"] == "ACTIVE" and "status_reason" not in doc
+
+
+def test_metrics_count_requests_and_load_balancers(api, lb):
+    api.get("/v2/lbaas/loadbalancers")
+    text = api.get("/metrics").text
+    assert 'octolb_api_requests_total{code="200",method="GET"}' in text
+    assert ('octolb_load_balancers{operating_status="ONLINE",provisioning_status="ACTIVE"} 1'
+            in text.splitlines())

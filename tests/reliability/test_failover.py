@@ -96,6 +96,9 @@ def test_broken_amphora_is_replaced(octolb, backend, how):
     else:
         shutil.rmtree(octolb.state_dir / "amphorae" / old["id"])
     assert_replaced_and_clean(octolb, lb_id, vip, old, pids)
+    text = octolb.api("GET", "/metrics").text.splitlines()
+    assert 'octolb_failovers_total{result="started"} 1' in text
+    assert 'octolb_failovers_total{result="succeeded"} 1' in text
 
 
 def test_killed_haproxy_is_restarted_in_place(octolb, backend):
