@@ -144,8 +144,7 @@ def up(args: argparse.Namespace) -> int:
                            hm.heartbeat_timeout, hm.health_check_interval,
                            hm.failover_threshold)
     worker = Worker(bus, drivers, threads=CONF.controller_worker.workers)
-    housekeeping = Housekeeping(CONF.house_keeping.cleanup_interval,
-                                CONF.house_keeping.load_balancer_expiry_age)
+    housekeeping = Housekeeping(drivers)
     api_url = f"http://{api.bind_host}:{api.bind_port}"
     clouds = write_clouds_yaml(api_url, user_file=not args.no_user_clouds_yaml)
     health.start()

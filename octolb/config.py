@@ -113,6 +113,14 @@ _networking_opts = [
 _house_keeping_opts = [
     cfg.IntOpt("cleanup_interval", default=30),
     cfg.IntOpt("load_balancer_expiry_age", default=604800),
+    cfg.IntOpt("cert_interval", default=3600,
+               help="Seconds between checks for amphora certificates about to expire."),
+    cfg.IntOpt("cert_expiry_buffer", default=1209600,
+               help="Certificates expiring within this many seconds are replaced."),
+    cfg.IntOpt("spare_amphora_pool_size", default=0,
+               help="READY amphorae kept running without a load balancer, so a create or "
+                    "a failover skips the boot."),
+    cfg.FloatOpt("spare_check_interval", default=2.0),
 ]
 
 _certificates_opts = [

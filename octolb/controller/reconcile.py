@@ -154,32 +154,15 @@ def _ensure_amphora(lb_id: str, drivers: Drivers) -> str:
             LOG.warning("load balancer %s: failing over amphorae %s (attempt %d)", lb.id,
                         [a.id for a in amps], lb.failover_attempts + 1)
             for a in amps:
-                _delete_amphora(s, a, drivers, graceful=False)
+                delete_amphora(s, a, drivers, graceful=False)
             amps = []
         if not amps:
-            amp = Amphora(load_balancer_id=lb.id, status=c.BOOTING, role=c.ROLE_STANDALONE,
-                          compute_driver=CONF.controller_worker.compute_driver,
-                          lb_network_ip=network.allocate_management_ip(
-                              s, CONF.compute_local.mgmt_cidr),
-                          vrrp_ip=lb.vip_address, ha_ip=lb.vip_address)
-            s.add(amp)
-            s.flush()
+            amp = _claim_spare(s, lb, drivers) or new_amphora(s, lb.id, lb.vip_address)
         else:
             amp = amps[0]
         amp_id, mgmt_ip = amp.id, amp.lb_network_ip
 
-    if not drivers.compute.is_running(amp_id):
-        pem, not_after = drivers.ca.issue_server_cert(amp_id,
-                                                      CONF.certificates.cert_validity_time)
-        hm = CONF.health_manager
-        compute_id = drivers.compute.build(
-            amp_id, mgmt_ip, server_pem=pem, ca_cert_path=drivers.ca.ca_cert_path,
-            heartbeat_key=drivers.heartbeat_key, heartbeat_destinations=heartbeat_destinations(),
-            heartbeat_interval=hm.heartbeat_interval, bind_port=CONF.haproxy_amphora.bind_port)
-        with transaction() as s:
-            a = s.get(Amphora, amp_id)
-            a.compute_id, a.cert_expiration = compute_id, not_after
-    _wait_for_agent(_AmpRef(amp_id, mgmt_ip), drivers)
+    boot_amphora(amp_id, mgmt_ip, drivers)
     with transaction() as s:
         a = s.get(Amphora, amp_id)
         if a.status != c.ALLOCATED:
@@ -191,7 +174,56 @@ def _ensure_amphora(lb_id: str, drivers: Drivers) -> str:
     return amp_id
 
 
-def _wait_for_agent(ref: _AmpRef, drivers: Drivers) -> None:
+def new_amphora(s: Session, lb_id: str | None, vip: str | None) -> Amphora:
+    """A BOOTING amphora row with its own management address (a spare when lb_id is None)."""
+    amp = Amphora(load_balancer_id=lb_id, status=c.BOOTING,
+                  role=c.ROLE_STANDALONE if lb_id else None,
+                  compute_driver=CONF.controller_worker.compute_driver,
+                  lb_network_ip=network.allocate_management_ip(s, CONF.compute_local.mgmt_cidr),
+                  vrrp_ip=vip, ha_ip=vip)
+    s.add(amp)
+    s.flush()
+    return amp
+
+
+def _claim_spare(s: Session, lb: LoadBalancer, drivers: Drivers) -> Amphora | None:
+    """Take a READY spare that runs (one conditional UPDATE: two workers never share one)."""
+    spares = s.scalars(select(Amphora).where(Amphora.status == c.READY,
+                                             Amphora.load_balancer_id.is_(None))).all()
+    for spare in spares:
+        if not drivers.compute.is_running(spare.id):
+            continue  # housekeeping replaces it
+        res = s.execute(update(Amphora)
+                        .where(Amphora.id == spare.id, Amphora.status == c.READY,
+                               Amphora.load_balancer_id.is_(None))
+                        .values(load_balancer_id=lb.id, role=c.ROLE_STANDALONE,
+                                vrrp_ip=lb.vip_address, ha_ip=lb.vip_address)
+                        .execution_options(synchronize_session=False))
+        if res.rowcount == 1:
+            s.refresh(spare)
+            LOG.info("load balancer %s takes spare amphora %s", lb.id, spare.id)
+            return spare
+    return None
+
+
+def boot_amphora(amp_id: str, mgmt_ip: str, drivers: Drivers) -> None:
+    """Start the amphora's agent unless it runs (then it is adopted), and wait until it
+    answers. Idempotent."""
+    if not drivers.compute.is_running(amp_id):
+        pem, not_after = drivers.ca.issue_server_cert(amp_id,
+                                                      CONF.certificates.cert_validity_time)
+        hm = CONF.health_manager
+        compute_id = drivers.compute.build(
+            amp_id, mgmt_ip, server_pem=pem, ca_cert_path=drivers.ca.ca_cert_path,
+            heartbeat_key=drivers.heartbeat_key, heartbeat_destinations=heartbeat_destinations(),
+            heartbeat_interval=hm.heartbeat_interval, bind_port=CONF.haproxy_amphora.bind_port)
+        with transaction() as s:
+            a = s.get(Amphora, amp_id)
+            a.compute_id, a.cert_expiration = compute_id, not_after
+    _wait_for_agent(AmpRef(amp_id, mgmt_ip), drivers)
+
+
+def _wait_for_agent(ref: AmpRef, drivers: Drivers) -> None:
     """Until the agent answers; an agent process that died fails at once, not at the end
     of the retries."""
     hap = CONF.haproxy_amphora
@@ -208,12 +240,12 @@ def _wait_for_agent(ref: _AmpRef, drivers: Drivers) -> None:
 
 
 @dataclass
-class _AmpRef:
+class AmpRef:
     id: str
     lb_network_ip: str
 
 
-def _delete_amphora(s: Session, amp: Amphora, drivers: Drivers, graceful: bool = True) -> None:
+def delete_amphora(s: Session, amp: Amphora, drivers: Drivers, graceful: bool = True) -> None:
     drivers.compute.delete(amp.id, graceful=graceful)
     amp.status = c.DELETED
     amp.lb_network_ip = None  # the address is free for the next amphora
@@ -226,7 +258,7 @@ def _push_config(lb_id: str, amp_id: str, drivers: Drivers) -> None:
     with transaction() as s:
         lb = s.get(LoadBalancer, lb_id)
         amp = s.get(Amphora, amp_id)
-        ref = _AmpRef(amp.id, amp.lb_network_ip)
+        ref = AmpRef(amp.id, amp.lb_network_ip)
         has_frontends = lb.enabled and any(
             lis.enabled and lis.provisioning_status != c.PENDING_DELETE for lis in lb.listeners)
         if not has_frontends:
@@ -356,7 +388,7 @@ def _mark_failed(lb_id: str, why: str) -> bool | float:
 def _delete_lb(s: Session, lb: LoadBalancer, drivers: Drivers) -> None:
     for amp in lb.amphorae:
         if amp.status != c.DELETED:
-            _delete_amphora(s, amp, drivers)
+            delete_amphora(s, amp, drivers)
     listener_ids = [lis.id for lis in lb.listeners]
     if listener_ids:
         s.execute(delete(ListenerStatistics)
