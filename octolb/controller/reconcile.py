@@ -125,8 +125,9 @@ def _reconcile(lb_id: str, drivers: Drivers) -> bool | float:
         if not needs_work(lb) and _amphorae_running(lb, drivers):
             return True
     try:
-        amp_id = _ensure_amphora(lb_id, drivers)
+        amp_id, retiring = _ensure_amphora(lb_id, drivers)
         _push_config(lb_id, amp_id, drivers)
+        _retire(retiring, drivers)
     except (AmphoraError, ComputeError, RenderError, network.NetworkError) as exc:
         LOG.error("reconcile of load balancer %s failed: %s", lb_id, exc)
         metrics.inc("octolb_reconcile_failures_total", "Reconciles that failed.")
@@ -143,18 +144,21 @@ def _amphorae_running(lb: LoadBalancer, drivers: Drivers) -> bool:
     return bool(amps) and all(drivers.compute.is_running(a.id) for a in amps)
 
 
-def _ensure_amphora(lb_id: str, drivers: Drivers) -> str:
-    """The LB's amphora exists, runs and answers on its agent API. Adopts a running one."""
+def _ensure_amphora(lb_id: str, drivers: Drivers) -> tuple[str, list[AmpRef]]:
+    """The LB's amphora exists, runs and answers on its agent API. Adopts a running one.
+    On a failover, the replacement is made first and the amphorae to retire are returned:
+    they are removed only once the replacement serves (make before break; HAProxy binds
+    with SO_REUSEPORT, so both serve the VIP for a moment)."""
     with transaction() as s:
         lb = s.get(LoadBalancer, lb_id)
         amps = [a for a in lb.amphorae if a.status != c.DELETED]
+        retiring: list[AmpRef] = []
         if lb.failover_requested:
             # The flag stays until the replacement serves (_mark_done): a failover that
-            # fails half-way starts over on the next attempt.
+            # fails half-way starts over on the next attempt, retiring what it had built.
             LOG.warning("load balancer %s: failing over amphorae %s (attempt %d)", lb.id,
                         [a.id for a in amps], lb.failover_attempts + 1)
-            for a in amps:
-                delete_amphora(s, a, drivers, graceful=False)
+            retiring = [AmpRef(a.id, a.lb_network_ip) for a in amps]
             amps = []
         if not amps:
             amp = _claim_spare(s, lb, drivers) or new_amphora(s, lb.id, lb.vip_address)
@@ -171,7 +175,23 @@ def _ensure_amphora(lb_id: str, drivers: Drivers) -> str:
         # becomes stale and is replaced (Octavia would wait for a first heartbeat forever).
         if s.get(AmphoraHealth, amp_id) is None:
             s.add(AmphoraHealth(amphora_id=amp_id, last_update=utcnow(), busy=False))
-    return amp_id
+    return amp_id, retiring
+
+
+def _retire(retiring: list[AmpRef], drivers: Drivers) -> None:
+    """Remove replaced amphorae: gracefully (HAProxy finishes what is in flight) when the
+    agent still answers, at once when it is broken."""
+    for ref in retiring:
+        graceful = drivers.compute.is_running(ref.id)
+        if graceful:
+            try:
+                drivers.client.wait_ready(ref, attempts=1)
+            except AmphoraError:
+                graceful = False
+        with transaction() as s:
+            amp = s.get(Amphora, ref.id)
+            if amp is not None and amp.status != c.DELETED:
+                delete_amphora(s, amp, drivers, graceful=graceful)
 
 
 def new_amphora(s: Session, lb_id: str | None, vip: str | None) -> Amphora:

@@ -163,3 +163,43 @@ def test_circuit_breaker_stops_mass_failover(tmp_path, backend):
         assert o.amphorae(lb_id)[0]["id"] == amp["id"]
     finally:
         o.close()
+
+
+def test_manual_failover_rolls_onto_a_new_amphora_without_dropping_requests(octolb, backend):
+    import threading
+    import time
+
+    lb_id, vip = octolb.http_lb(backend)
+    old = octolb.amphorae(lb_id)[0]
+    results = {"ok": 0, "failed": []}
+    stop = threading.Event()
+
+    def client_loop():
+        deadline = time.monotonic() + 60  # bounded in time and count
+        with httpx.Client(timeout=5) as c:
+            while not stop.is_set() and time.monotonic() < deadline and results["ok"] < 20000:
+                try:
+                    resp = c.get(f"http://{vip}/")
+                    if resp.text == "member":
+                        results["ok"] += 1
+                    else:
+                        results["failed"].append(resp.status_code)
+                except httpx.HTTPError as exc:
+                    results["failed"].append(repr(exc))
+                time.sleep(0.005)
+
+    t = threading.Thread(target=client_loop)
+    t.start()
+    try:
+        wait_until(lambda: results["ok"] > 20, 10, what="traffic before the failover")
+        octolb.openstack("loadbalancer", "failover", "lb", parse=False)
+        new = wait_until(lambda: replaced(octolb, lb_id, old["id"]), RECOVERY,
+                         what="the LB on a new amphora")
+        before = results["ok"]
+        wait_until(lambda: results["ok"] > before + 20, 10, what="traffic after")
+    finally:
+        stop.set()
+        t.join()
+    assert results["failed"] == []
+    assert new["id"] != old["id"]
+    assert not (octolb.state_dir / "amphorae" / old["id"]).exists()

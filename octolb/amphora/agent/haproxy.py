@@ -52,6 +52,7 @@ RELOAD_TIMEOUT = 15.0
 # worker shows up. Not too often: a slow but successful reload would run twice.
 RELOAD_RESIGNAL = 5.0
 STOP_TIMEOUT = 10.0
+SOFT_STOP_TIMEOUT = 3.0  # seconds granted to in-flight requests when HAProxy stops
 COMMAND_TIMEOUT = 60.0
 
 
@@ -354,7 +355,12 @@ class HAProxyManager:
             pid = self.master_pid(lb_id, thorough=True)
             if pid is None:
                 break
-            process.terminate(pid, STOP_TIMEOUT)
+            # Soft stop first (SIGUSR1: stop listening, finish what is in flight; with
+            # SO_REUSEPORT another HAProxy may already serve the same address), then the
+            # hard stop for whatever has not finished in time.
+            process.send(pid, signal.SIGUSR1)
+            if not process.wait_dead([pid], SOFT_STOP_TIMEOUT):
+                process.terminate(pid, STOP_TIMEOUT)
             self._masters.pop(lb_id, None)
             LOG.info("HAProxy of %s stopped (master pid %d)", lb_id, pid)
         self.pid_path(lb_id).unlink(missing_ok=True)
