@@ -112,7 +112,10 @@ _networking_opts = [
 
 _house_keeping_opts = [
     cfg.IntOpt("cleanup_interval", default=30),
-    cfg.IntOpt("load_balancer_expiry_age", default=604800),
+    cfg.IntOpt("load_balancer_expiry_age", default=604800,
+               help="Seconds a DELETED load balancer row is kept before it is purged."),
+    cfg.IntOpt("amphora_expiry_age", default=604800,
+               help="Seconds a DELETED amphora row is kept before it is purged."),
     cfg.IntOpt("cert_interval", default=3600,
                help="Seconds between checks for amphora certificates about to expire."),
     cfg.IntOpt("cert_expiry_buffer", default=1209600,

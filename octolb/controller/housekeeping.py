@@ -23,12 +23,13 @@ from octolb.db.session import transaction
 LOG = logging.getLogger(__name__)
 
 
-def purge_deleted(expiry_age: int) -> int:
-    """Rows in DELETED for longer than `expiry_age` seconds go away; returns how many LBs."""
-    cutoff = utcnow() - dt.timedelta(seconds=expiry_age)
+def purge_deleted(lb_expiry_age: int, amphora_expiry_age: int) -> int:
+    """Rows DELETED for longer than their expiry age go away; returns how many LBs."""
+    cutoff = utcnow() - dt.timedelta(seconds=lb_expiry_age)
+    amp_cutoff = utcnow() - dt.timedelta(seconds=amphora_expiry_age)
     with transaction() as s:
         amps = list(s.scalars(select(Amphora.id).where(
-            Amphora.status == c.DELETED, Amphora.updated_at < cutoff)))
+            Amphora.status == c.DELETED, Amphora.updated_at < amp_cutoff)))
         if amps:
             s.execute(delete(AmphoraHealth).where(AmphoraHealth.amphora_id.in_(amps)))
             s.execute(delete(Amphora).where(Amphora.id.in_(amps)))
@@ -116,7 +117,7 @@ class Housekeeping:
         hk = CONF.house_keeping
         self.jobs: list[tuple[str, float, Callable[[], object]]] = [
             ("purge", hk.cleanup_interval,
-             lambda: purge_deleted(hk.load_balancer_expiry_age)),
+             lambda: purge_deleted(hk.load_balancer_expiry_age, hk.amphora_expiry_age)),
             ("certificates", hk.cert_interval,
              lambda: rotate_certificates(drivers, hk.cert_expiry_buffer)),
         ]

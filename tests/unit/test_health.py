@@ -164,3 +164,46 @@ def test_stats_deltas_are_added_and_active_connections_replaced(graph):
         assert (row.bytes_in, row.bytes_out, row.total_connections, row.request_errors,
                 row.active_connections) == (200, 2000, 10, 2, 1)
         assert for_listeners(s, [graph["lis"]])["total_connections"] == 10
+
+
+def test_member_missing_from_a_reported_pool_is_offline_unless_no_monitor(graph):
+    apply(beat(graph, {graph["m1"]: "UP"}))  # m2 absent
+    st = statuses(graph)
+    assert (st["m1"], st["m2"]) == ("ONLINE", "OFFLINE")
+    with dbs.transaction() as s:
+        s.get(Member, graph["m2"]).operating_status = "NO_MONITOR"
+    apply(beat(graph, {graph["m1"]: "UP"}))
+    assert statuses(graph)["m2"] == "NO_MONITOR"
+
+
+def test_empty_backend_reported_up_is_online(graph):
+    apply(beat(graph, {}, pool_status="UP"))
+    assert statuses(graph)["pool"] == "ONLINE"
+
+
+def test_a_heartbeat_processed_too_late_does_not_refresh_health(graph):
+    msg = beat(graph, {graph["m1"]: "UP", graph["m2"]: "UP"})
+    msg["recv_time"] = time.time() - 30  # a backlog: older than the heartbeat interval
+    apply(msg)
+    with dbs.transaction() as s:
+        assert s.get(AmphoraHealth, graph["amp"]) is None
+
+
+def test_purge_removes_only_rows_deleted_long_ago(graph):
+    import datetime as dt
+
+    from octolb.controller.housekeeping import purge_deleted
+    from octolb.db.models import utcnow
+
+    with dbs.transaction() as s:
+        lb = s.get(LoadBalancer, graph["lb"])
+        old = LoadBalancer(provisioning_status="DELETED", operating_status="OFFLINE")
+        s.add(old)
+        s.flush()
+        old.updated_at = utcnow() - dt.timedelta(days=8)
+        lb.provisioning_status = "DELETED"  # deleted just now: kept
+        old_id = old.id
+    assert purge_deleted(7 * 86400, 7 * 86400) == 1
+    with dbs.transaction() as s:
+        assert s.get(LoadBalancer, old_id) is None
+        assert s.get(LoadBalancer, graph["lb"]) is not None
