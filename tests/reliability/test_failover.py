@@ -203,3 +203,14 @@ def test_manual_failover_rolls_onto_a_new_amphora_without_dropping_requests(octo
     assert results["failed"] == []
     assert new["id"] != old["id"]
     assert not (octolb.state_dir / "amphorae" / old["id"]).exists()
+
+
+def test_amphora_failover_through_the_cli(octolb, backend):
+    lb_id, vip = octolb.http_lb(backend)
+    old = octolb.amphorae(lb_id)[0]
+    octolb.openstack("loadbalancer", "amphora", "failover", old["id"], parse=False)
+    new = wait_until(lambda: replaced(octolb, lb_id, old["id"]), RECOVERY,
+                     what="the LB on a new amphora")
+    assert serves(vip) and new["id"] != old["id"]
+    shown = octolb.openstack("loadbalancer", "amphora", "show", new["id"])
+    assert shown["loadbalancer_id"] == lb_id and shown["status"] == "ALLOCATED"
