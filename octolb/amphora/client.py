@@ -152,6 +152,10 @@ class AmphoraClient:
         """Replace the agent's certificate (rotation); later connections use the new one."""
         self._expect(self._request(amp, "PUT", "/1.0/certificate", pem), 202)
 
+    def update_agent_config(self, amp: Amphora, text: bytes) -> None:
+        """Replace the agent's configuration (`amphora configure`)."""
+        self._expect(self._request(amp, "PUT", "/1.0/config", text), 202)
+
     # --- transport -------------------------------------------------------------------
 
     def _action(self, amp: Amphora, lb_id: str, action: str) -> None:

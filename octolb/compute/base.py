@@ -42,6 +42,12 @@ class ComputeDriver(abc.ABC):
         """Stop the amphora and everything it runs, and remove its files; absent is fine.
         `graceful=False` for a broken amphora being replaced: no waiting for it."""
 
+    def agent_config(self, amphora_id: str, mgmt_ip: str, *, heartbeat_key: str,
+                     heartbeat_destinations: list[str], heartbeat_interval: int,
+                     bind_port: int = 9443) -> bytes:
+        """The agent configuration this driver would give the amphora today."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def list(self) -> list[str]:
         """Ids of the amphorae this driver holds (running or not)."""

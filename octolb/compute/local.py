@@ -116,6 +116,12 @@ class LocalComputeDriver(ComputeDriver):
                 raise ComputeError(f"processes of amphora {amphora_id} do not die: {stragglers}")
             shutil.rmtree(amp_dir, ignore_errors=True)
 
+    def agent_config(self, amphora_id: str, mgmt_ip: str, *, heartbeat_key: str,
+                     heartbeat_destinations: list[str], heartbeat_interval: int,
+                     bind_port: int = 9443) -> bytes:
+        return self._agent_ini(amphora_id, self.amphora_dir(amphora_id), mgmt_ip, bind_port,
+                               heartbeat_key, heartbeat_destinations, heartbeat_interval)
+
     def list(self) -> list[str]:
         try:
             names = os.listdir(self.amphorae_dir)

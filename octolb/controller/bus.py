@@ -12,23 +12,32 @@ from typing import Protocol
 class Bus(Protocol):
     def notify(self, lb_id: str) -> None: ...
 
+    def configure_amphora(self, amphora_id: str) -> None: ...
+
 
 class InProcessBus:
     """The bus of `octolb up`: a queue consumed by the worker threads of the same process."""
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._pending: set[str] = set()
+        self._queue: queue.Queue[str | tuple[str, str] | None] = queue.Queue()
+        self._pending: set[str | tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     def notify(self, lb_id: str) -> None:
-        with self._lock:
-            if lb_id in self._pending:
-                return  # already queued: one reconcile will see every change
-            self._pending.add(lb_id)
-        self._queue.put(lb_id)
+        self._put(lb_id)
 
-    def receive(self, timeout: float | None = None) -> str | None:
+    def configure_amphora(self, amphora_id: str) -> None:
+        """Push the current agent configuration to one amphora (`amphora configure`)."""
+        self._put(("configure", amphora_id))
+
+    def _put(self, item: str | tuple[str, str]) -> None:
+        with self._lock:
+            if item in self._pending:
+                return  # already queued: one reconcile will see every change
+            self._pending.add(item)
+        self._queue.put(item)
+
+    def receive(self, timeout: float | None = None) -> str | tuple[str, str] | None:
         try:
             lb_id = self._queue.get(timeout=timeout)
         except queue.Empty:
@@ -51,3 +60,6 @@ class NullBus:
 
     def notify(self, lb_id: str) -> None:
         self.sent.append(lb_id)
+
+    def configure_amphora(self, amphora_id: str) -> None:
+        self.sent.append(f"configure:{amphora_id}")

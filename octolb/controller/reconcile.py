@@ -243,6 +243,23 @@ def boot_amphora(amp_id: str, mgmt_ip: str, drivers: Drivers) -> None:
     _wait_for_agent(AmpRef(amp_id, mgmt_ip), drivers)
 
 
+def push_agent_config(amp_id: str, drivers: Drivers) -> None:
+    """`amphora configure`: give a running agent the controller's current settings (heartbeat
+    key, destinations, interval); no status changes, as in Octavia."""
+    with transaction() as s:
+        amp = s.get(Amphora, amp_id)
+        if amp is None or amp.status == c.DELETED or not amp.lb_network_ip:
+            return
+        ref = AmpRef(amp.id, amp.lb_network_ip)
+    hm = CONF.health_manager
+    text = drivers.compute.agent_config(
+        ref.id, ref.lb_network_ip, heartbeat_key=drivers.heartbeat_key,
+        heartbeat_destinations=heartbeat_destinations(), heartbeat_interval=hm.heartbeat_interval,
+        bind_port=CONF.haproxy_amphora.bind_port)
+    drivers.client.update_agent_config(ref, text)
+    LOG.info("amphora %s: agent configuration pushed", amp_id)
+
+
 def _wait_for_agent(ref: AmpRef, drivers: Drivers) -> None:
     """Until the agent answers; an agent process that died fails at once, not at the end
     of the retries."""

@@ -73,6 +73,12 @@ class Worker:
             lb_id = self.bus.receive(timeout=1.0)
             if lb_id is None:
                 continue
+            if isinstance(lb_id, tuple):  # ("configure", amphora id)
+                try:
+                    reconcile.push_agent_config(lb_id[1], self.drivers)
+                except Exception:
+                    LOG.exception("agent configuration of amphora %s failed", lb_id[1])
+                continue
             try:
                 outcome = reconcile.reconcile(lb_id, self.drivers, worker_id())
                 if outcome is False:

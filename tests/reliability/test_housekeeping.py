@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import ssl
+import time
 
 import httpx
 import pytest
@@ -89,5 +90,30 @@ def test_certificates_are_rotated_before_they_expire(tmp_path, backend):
                   json={"loadbalancer": {"name": "after-rotation"}})
         assert r.status_code == 200
         assert o.wait_active(lb_id)["name"] == "after-rotation"
+    finally:
+        o.close()
+
+
+def test_amphora_configure_pushes_the_controllers_current_agent_settings(tmp_path, backend):
+    o = Octolb(tmp_path / "state").start()
+    try:
+        lb_id, vip = o.http_lb(backend)
+        amp = o.amphorae(lb_id)[0]
+        ini = o.state_dir / "amphorae" / amp["id"] / "agent.ini"
+        assert "heartbeat_interval = 1" in ini.read_text()
+
+        o.kill(signal.SIGTERM)  # the operator changes a setting and restarts
+        o.conf.write_text(o.conf.read_text().replace("heartbeat_interval = 1",
+                                                     "heartbeat_interval = 2"))
+        o.start()
+        o.openstack("loadbalancer", "amphora", "configure", amp["id"], parse=False)
+        wait_until(lambda: "heartbeat_interval = 2" in ini.read_text(), 15,
+                   what="the new agent configuration on the amphora")
+        assert "configuration updated" in (ini.parent / "agent.log").read_text()
+        # several heartbeats later: same amphora (no failover), still serving
+        time.sleep(5)
+        assert [a["id"] for a in o.amphorae(lb_id)] == [amp["id"]]
+        assert o.lb(lb_id)["provisioning_status"] == "ACTIVE"
+        assert httpx.get(f"http://{vip}/", timeout=5).text == "member"
     finally:
         o.close()

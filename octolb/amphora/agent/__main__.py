@@ -65,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = AgentHTTPServer(
             (conf.bind_host, conf.bind_port),
-            AgentApp(haproxy, conf.agent_server_cert),
+            AgentApp(haproxy, conf.agent_server_cert, args.config_file,
+                     lambda new: heartbeat.reconfigure(new.heartbeat_key,
+                                                       new.controller_ip_port_list,
+                                                       new.heartbeat_interval)),
             TLSContextSource(conf.agent_server_cert, conf.agent_server_ca),
             conf.agent_request_read_timeout,
         )

@@ -116,6 +116,12 @@ class HeartbeatSender:
         self._thread: threading.Thread | None = None
         self._sockets: dict[int, socket.socket] = {}
 
+    def reconfigure(self, key: str, destinations: list[str], interval: float) -> None:
+        """Take a new key, destination list and interval (agent config update)."""
+        parsed = [parse_destination(d) for d in destinations]
+        self._key, self._destinations, self.interval = key, parsed, interval
+        self._next = 0
+
     def _show_stat(self, lb_id: str) -> list[dict[str, str]]:
         return stats.show_stat(self.haproxy.stats_socket(lb_id))
 

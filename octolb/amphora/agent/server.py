@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from . import API_VERSION, hostinfo
+from .config import AgentConfig, ConfigError, load_config
 from .haproxy import LB_ID_PATTERN, HAProxyError, HAProxyManager, InvalidConfig, NoConfig
 
 LOG = logging.getLogger(__name__)
@@ -57,9 +58,13 @@ _ID = f"({LB_ID_PATTERN})"
 class AgentApp:
     """Maps (method, path, body) to a Response; knows nothing of sockets or TLS."""
 
-    def __init__(self, haproxy: HAProxyManager, server_cert: Path) -> None:
+    def __init__(self, haproxy: HAProxyManager, server_cert: Path,
+                 config_path: Path | None = None,
+                 on_config: Callable[[AgentConfig], None] | None = None) -> None:
         self.haproxy = haproxy
         self.server_cert = server_cert
+        self.config_path = config_path
+        self.on_config = on_config
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("GET", re.compile(r"/"), self.version),
             ("GET", re.compile(r"/1\.0/info"), self.info),
@@ -70,6 +75,7 @@ class AgentApp:
             ("PUT", re.compile(rf"/1\.0/loadbalancer/{_ID}/([A-Za-z]+)"), self.action),
             ("DELETE", re.compile(rf"/1\.0/listeners/{_ID}"), self.delete),
             ("PUT", re.compile(r"/1\.0/certificate"), self.update_certificate),
+            ("PUT", re.compile(r"/1\.0/config"), self.update_agent_config),
         ]
 
     def handle(self, method: str, path: str, body: bytes) -> Response:
@@ -149,6 +155,30 @@ class AgentApp:
             tmp.unlink(missing_ok=True)
             return op_error(400, "Invalid request", f"not a certificate and key: {exc}")
         os.replace(tmp, self.server_cert)
+        return json_response(202, {"message": "OK"})
+
+
+    def update_agent_config(self, body: bytes) -> Response:
+        """Replace the agent's configuration; the mutable options (heartbeat key,
+        destinations, interval) take effect at once."""
+        if self.config_path is None or self.on_config is None:
+            return op_error(404, "Not implemented", "this agent takes no config updates")
+        current = load_config(self.config_path)
+        tmp = self.config_path.with_name(f".{self.config_path.name}.new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        try:
+            new = load_config(tmp)
+        except ConfigError as exc:
+            tmp.unlink(missing_ok=True)
+            return op_error(400, "Invalid request", str(exc))
+        if new.amphora_id != current.amphora_id:
+            tmp.unlink(missing_ok=True)
+            return op_error(400, "Invalid request", "the configuration is another amphora's")
+        os.replace(tmp, self.config_path)
+        self.on_config(new)
+        LOG.info("agent configuration updated")
         return json_response(202, {"message": "OK"})
 
 

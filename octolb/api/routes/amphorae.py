@@ -69,6 +69,15 @@ def amphora_stats(amp_id: str, session: Session = Depends(deps.db),
          "total_connections": st.total_connections} for st, lb_id in rows]}
 
 
+@router.put("/amphorae/{amp_id}/config", status_code=202)
+def configure_amphora(amp_id: str, request: Request, session: Session = Depends(deps.db),
+                      ctx: auth.Context = Depends(auth.context)):
+    _admin(ctx)
+    get_amphora(session, amp_id)
+    request.app.state.bus.configure_amphora(amp_id)
+    return Response(status_code=202)
+
+
 @router.put("/amphorae/{amp_id}/failover", status_code=202)
 def failover_amphora(amp_id: str, request: Request, session: Session = Depends(deps.db),
                      ctx: auth.Context = Depends(auth.context)):
