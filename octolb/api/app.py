@@ -19,12 +19,13 @@ from octolb.api.routes import (
     metrics,
     network,
     pools,
+    providers,
     versions,
 )
 from octolb.controller.bus import Bus
 
 LBAAS = (loadbalancers.router, listeners.router, pools.router, members.router,
-         healthmonitors.router)
+         healthmonitors.router, providers.router)
 
 
 def _v2() -> APIRouter:

@@ -203,3 +203,17 @@ def test_metrics_count_requests_and_load_balancers(api, lb):
     assert 'octolb_api_requests_total{code="200",method="GET"}' in text
     assert ('octolb_load_balancers{operating_status="ONLINE",provisioning_status="ACTIVE"} 1'
             in text.splitlines())
+
+
+def test_providers_and_capabilities(api):
+    assert api.get("/v2/lbaas/providers").json() == {"providers": [
+        {"name": "amphora", "description": "The octolb amphora driver (HAProxy)."},
+        {"name": "octavia", "description": "Deprecated alias of the amphora driver."}]}
+    assert api.get("/v2/lbaas/providers?fields=name").json()["providers"][0] == {
+        "name": "amphora"}
+    caps = api.get("/v2.0/lbaas/providers/amphora/flavor_capabilities").json()
+    assert [c["name"] for c in caps["flavor_capabilities"]] == ["loadbalancer_topology"]
+    assert api.get("/v2/lbaas/providers/amphora/availability_zone_capabilities").json() == {
+        "availability_zone_capabilities": []}
+    r = api.get("/v2/lbaas/providers/f5/flavor_capabilities")
+    assert r.status_code == 400 and r.json()["faultstring"] == "Provider 'f5' is not enabled."
