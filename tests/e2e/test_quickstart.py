@@ -106,6 +106,11 @@ def test_octavia_quickstart_end_to_end(octolb, backends):
         return stats["total_connections"] >= 10 + 3 and stats["bytes_out"] > 0
     wait_until(counted, 15, what="stats to count the requests")
 
+    # the amphora's own counters, one row per listener
+    amp_id = octolb.amphorae(lb["id"])[0]["id"]
+    amp_stats = os_("loadbalancer", "amphora", "stats", "show", amp_id)
+    assert amp_stats["total_connections"] >= 13
+
     status = os_("loadbalancer", "status", "show", "lb1", parse=False).stdout
     assert members[0] in status and "health_monitor" in status
 
