@@ -76,11 +76,7 @@ def update_health(s: Session, msg: dict, heartbeat_interval: float) -> None:
     pending = lb.provisioning_status in c.PENDING_STATUSES or not lb.enabled
     if pending or len(listeners) == len(enabled):
         if time.time() - msg.get("recv_time", time.time()) < heartbeat_interval:
-            row = s.get(AmphoraHealth, amp.id)
-            if row is None:
-                s.add(AmphoraHealth(amphora_id=amp.id, last_update=utcnow(), busy=False))
-            else:
-                row.last_update = utcnow()
+            AmphoraHealth.touch(s, amp.id)
             if amp.status == c.FAILOVER_STOPPED:
                 LOG.warning("amphora %s reports again: back in service", amp.id)
                 amp.status = c.ALLOCATED

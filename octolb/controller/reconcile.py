@@ -173,8 +173,7 @@ def _ensure_amphora(lb_id: str, drivers: Drivers) -> tuple[str, list[AmpRef]]:
             a.status = c.ALLOCATED
         # An amphora that answers counts as alive now: if it never sends a heartbeat it
         # becomes stale and is replaced (Octavia would wait for a first heartbeat forever).
-        if s.get(AmphoraHealth, amp_id) is None:
-            s.add(AmphoraHealth(amphora_id=amp_id, last_update=utcnow(), busy=False))
+        AmphoraHealth.touch(s, amp_id, only_if_absent=True)
     return amp_id, retiring
 
 

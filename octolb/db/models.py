@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -199,6 +200,24 @@ class AmphoraHealth(Base):
     amphora_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     last_update: Mapped[dt.datetime] = mapped_column(DateTime)
     busy: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @staticmethod
+    def touch(session, amphora_id: str, only_if_absent: bool = False) -> None:
+        """Record that the amphora is alive now. The health manager and the worker may do
+        it at the same moment: an insert that loses the race becomes an update."""
+        row = session.get(AmphoraHealth, amphora_id)
+        if row is None:
+            try:
+                with session.begin_nested():
+                    session.add(AmphoraHealth(amphora_id=amphora_id, last_update=utcnow(),
+                                              busy=False))
+                return
+            except IntegrityError:
+                row = session.get(AmphoraHealth, amphora_id)
+                if row is None:
+                    raise
+        if not only_if_absent:
+            row.last_update = utcnow()
 
 
 class ListenerStatistics(Base):

@@ -103,6 +103,8 @@ def test_pool_bad_input(api, lb, fields, message):
 
 @pytest.mark.parametrize(("fields", "message"), [
     ({"address": "10.0.0.300"}, "Value should be IPv4 or IPv6 format"),
+    ({"address": "fe80::1%lo"}, "Value should be IPv4 or IPv6 format"),
+    ({"monitor_address": "fe80::1%eth0"}, "Value should be IPv4 or IPv6 format"),
     ({"protocol_port": 0}, "Value should be greater or equal to 1"),
     ({"weight": 257}, "Value should be lower or equal to 256"),
     ({"weight": "heavy"}, "Invalid input for field/attribute weight"),

@@ -298,12 +298,30 @@ def test_global_maxconn_is_the_sum_of_listener_limits(base_path):
 
 
 def test_unlimited_listeners_use_the_default_connection_limit(base_path):
+    """-1, unset and 0 all mean the default, as in Octavia (`if connection_limit and
+    connection_limit > -1`); HAProxy would read `maxconn 0` as no limit of its own."""
     lb = make_lb()
     first = add_listener(lb, protocol_port=80, connection_limit=-1)
     add_listener(lb, protocol_port=81, connection_limit=None)
+    zero = add_listener(lb, protocol_port=82, connection_limit=0)
     text = render_checked(lb, base_path, default_connection_limit=3000)
-    assert "maxconn 6000" in section(text, "global")
+    assert "maxconn 9000" in section(text, "global")
     assert "maxconn 3000" in section(text, f"frontend {first.id}")
+    assert "maxconn 3000" in section(text, f"frontend {zero.id}")
+
+
+def test_connection_limits_beyond_one_million_are_clamped_not_refused(base_path):
+    """The API accepts any connection_limit HAProxy can hold; Octavia's sum rule then
+    caps the global maxconn at one million, and no frontend gets more than the global."""
+    lb = make_lb()
+    big = add_listener(lb, protocol_port=80, connection_limit=5_000_000)
+    add_listener(lb, protocol_port=81, connection_limit=100)
+    text = render_checked(lb, base_path)
+    assert "maxconn 1000000" in section(text, "global")
+    assert "maxconn 1000000" in section(text, f"frontend {big.id}")
+    with pytest.raises(RenderError, match="connection_limit"):
+        big.connection_limit = 2**31
+        render_haproxy_config(lb, amphora_id=AMP_ID, base_path=base_path)
 
 
 def test_global_maxconn_falls_back_to_one_million_without_listeners():
@@ -654,8 +672,13 @@ def test_https_monitor_checks_over_tls_without_verification(base_path):
     assert " check check-ssl verify none inter 5s" in server_line(text, member.id)
 
 
-@pytest.mark.parametrize("hm_type", [c.HM_TCP, c.HM_TLS_HELLO])
-def test_tcp_and_tls_hello_monitors_are_plain_connect_checks(base_path, hm_type):
+@pytest.mark.parametrize(("hm_type", "check"), [
+    (c.HM_TCP, " check inter 5s"),
+    (c.HM_TLS_HELLO, " check check-ssl verify none inter 5s"),
+])
+def test_tcp_is_a_connect_check_and_tls_hello_a_tls_handshake(base_path, hm_type, check):
+    """No layer-7 request for either; TLS-HELLO completes a TLS handshake (layer 6), not
+    the SSLv3 `ssl-hello-chk` that current TLS stacks refuse."""
     lb, listener, pool, member = http_lb(protocol=c.TCP)
     pool.protocol = c.TCP
     add_hm(pool, type=hm_type)
@@ -664,7 +687,7 @@ def test_tcp_and_tls_hello_monitors_are_plain_connect_checks(base_path, hm_type)
     assert "timeout check 3s" in be
     assert not any(ln.startswith(("option httpchk", "option ssl-hello-chk", "http-check"))
                    for ln in be)
-    assert " check inter 5s fastinter 500 fall 3 rise 2" in server_line(text, member.id)
+    assert f"{check} fastinter 500 fall 3 rise 2" in server_line(text, member.id)
 
 
 def test_ping_monitor_is_refused():

@@ -27,6 +27,9 @@ DEFAULT_USER_LOG_FORMAT = (
     "%{+Q}[ssl_c_s_dn] %b %s %Tt %tsc"
 )
 MAX_GLOBAL_MAXCONN = 1_000_000
+# The API bounds connection_limit only by HAProxy's integer; a frontend never gets more
+# than the global maxconn (at most MAX_GLOBAL_MAXCONN), see render().
+MAX_CONNECTION_LIMIT = 2**31 - 1
 PEER_PORT = 1025
 # File descriptors HAProxy 2.6 (nbthread 1) needs besides two per connection: measured
 # on this machine as 2*maxconn + 24 + one per listening socket, + 1 + 3 per peer when a
@@ -366,10 +369,12 @@ class _Renderer:
 
     def _connection_limit(self, listener: Any) -> int:
         limit = _get(listener, "connection_limit", -1)
-        if limit == -1:
+        if limit in (-1, 0):
+            # Octavia renders `if connection_limit and connection_limit > -1`: 0 is the
+            # default too (and `maxconn 0` would mean HAProxy's own default).
             return self.default_connection_limit
         return v.integer(limit, f"listener {listener.id} connection_limit", 0,
-                         MAX_GLOBAL_MAXCONN)
+                         MAX_CONNECTION_LIMIT)
 
     def _frontend(self, listener: Any, maxconn: int, peers_section: str | None) -> Frontend:
         mode = _HAPROXY_LISTENER_PROTOCOLS[listener.protocol]
@@ -527,7 +532,10 @@ class _Renderer:
             )
         if kind in (c.HM_TCP, c.HM_TLS_HELLO):
             # TLS-HELLO: HAProxy's ssl-hello-chk sends an SSLv3 hello that current TLS
-            # stacks reject, so Octavia (and we) use a plain connect check.
+            # stacks reject, and Octavia's replacement (a plain connect) cannot tell a TLS
+            # member from any listening socket. Here the check is a real TLS handshake
+            # (`check-ssl verify none`, no layer-7 request, see _check_template): a member
+            # that does not complete a TLS hello is down, as the monitor type promises.
             return Monitor(timeout=timeout, kind="tcp")
         if kind == c.HM_PING:
             raise UnsupportedFeature(f"{what}: PING health monitors are not supported yet")
@@ -545,7 +553,7 @@ class _Renderer:
             fall=v.integer(_get(hm, "fall_threshold", 3),
                            f"{what} health monitor max_retries_down", 1, 10),
             rise=v.integer(hm.rise_threshold, f"{what} health monitor max_retries", 1, 10),
-            ssl=hm.type == c.HM_HTTPS,
+            ssl=hm.type in (c.HM_HTTPS, c.HM_TLS_HELLO),
             alpn=v.alpn_list(alpn, f"{what} alpn_protocols") if tls and alpn else None,
             addr=None,
             port=None,

@@ -68,6 +68,8 @@ def _check_http_fields(hm_type: str, body, fields: set[str]) -> None:
         raise BadRequest(f"Invalid input for field/attribute expected_codes. Value: "
                          f"'{body.expected_codes}'. Value should match the pattern "
                          r"^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$")
+    if body.expected_codes is not None:
+        _check_code_values(body.expected_codes)
     if body.url_path is not None and not _PATH.match(body.url_path):
         raise BadRequest(f"Invalid input for field/attribute url_path. Value: "
                          f"'{body.url_path}'. Value must be a valid URL Path string")
@@ -77,6 +79,22 @@ def _check_http_fields(hm_type: str, body, fields: set[str]) -> None:
             raise BadRequest(f"Invalid input for field/attribute domain_name. Value: "
                              f"'{body.domain_name}'. Value should match the pattern "
                              "of a host name")
+
+
+def _check_code_values(codes: str) -> None:
+    """What the pattern lets through but no HTTP status can match (999, 204-200): every
+    member would be down for ever, and the renderer refuses it. Caught here, as a 400."""
+    if "-" in codes:
+        low, high = (int(code) for code in codes.split("-"))
+        numbers = [low, high]
+        reversed_range = low > high
+    else:
+        numbers = [int(code) for code in codes.split(",")]
+        reversed_range = False
+    if reversed_range or not all(100 <= n <= 599 for n in numbers):
+        raise BadRequest(f"Invalid input for field/attribute expected_codes. Value: "
+                         f"'{codes}'. Value should be HTTP status codes between 100 and 599, "
+                         "a range from low to high")
 
 
 def _check_domain(http_version, domain_name) -> None:

@@ -13,7 +13,7 @@ class _ListenerCommon(t.Body):
     name: t.Name = None
     description: t.Name = None
     admin_state_up: t.Bool = True
-    connection_limit: t.Int(-1) = None
+    connection_limit: t.Int(-1, 2**31 - 1) = None  # HAProxy's maxconn is a C int
     default_pool_id: t.UUID = None
     default_tls_container_ref: t.Ref = None
     sni_container_refs: list[t.Ref] | None = None

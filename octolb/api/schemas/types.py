@@ -91,7 +91,7 @@ def _uuid(v: Any) -> str | None:
 def _ip(v: Any) -> str | None:
     if v is None:
         return None
-    if not isinstance(v, str):
+    if not isinstance(v, str) or "%" in v:  # no IPv6 zone: HAProxy cannot use one
         raise ValueError("Value should be IPv4 or IPv6 format")
     try:
         return str(ipaddress.ip_address(v))
