@@ -87,4 +87,5 @@ class Worker:
                 elif outcome is not True:
                     self._later(float(outcome), lb_id)  # a failover retry's back-off
             except Exception:
-                LOG.exception("reconcile of %s crashed; the sweep will retry", lb_id)
+                LOG.exception("reconcile of %s crashed; retrying in 2 s", lb_id)
+                self._later(2.0, lb_id)

@@ -8,6 +8,7 @@ import ipaddress
 import random
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from octolb.db.models import Amphora, IPAllocation, Network, Port, Subnet
@@ -87,14 +88,22 @@ def create_port(session: Session, sub: Subnet, *, ip_address: str | None = None,
             raise NetworkError(
                 f"The VIP IP address is already in use: IP address {ip_address} already "
                 f"allocated in subnet {sub.id}", status=409)
-    else:
-        ip_address = _free_address(session, sub)
-    port = Port(network_id=sub.network_id, name=name, device_id=device_id,
-                device_owner=device_owner, mac_address=random_mac(), project_id=project_id)
-    port.fixed_ips.append(IPAllocation(subnet_id=sub.id, ip_address=ip_address))
-    session.add(port)
-    session.flush()
-    return port
+    requested = ip_address
+    for _attempt in range(5):
+        address = requested or _free_address(session, sub)
+        port = Port(network_id=sub.network_id, name=name, device_id=device_id,
+                    device_owner=device_owner, mac_address=random_mac(), project_id=project_id)
+        port.fixed_ips.append(IPAllocation(subnet_id=sub.id, ip_address=address))
+        try:
+            with session.begin_nested():  # another process may take the same address
+                session.add(port)
+                session.flush()
+            return port
+        except IntegrityError:
+            if requested:
+                break
+    raise NetworkError(f"The VIP IP address is already in use: could not allocate "
+                       f"{requested or 'an address'} in subnet {sub.id}", status=409)
 
 
 def vip_port_name(lb_id: str) -> str:

@@ -94,6 +94,7 @@ class HAProxyManager:
         self._version: str | None = None
         self._masters: dict[str, int] = {}
         self._stopped: set[str] = set()  # LBs stopped on purpose: the watchdog leaves them
+        self._missing: set[str] = set()  # LBs the watchdog found without HAProxy once
 
     # --- paths and files -------------------------------------------------------------
 
@@ -264,7 +265,14 @@ class HAProxyManager:
                 if lb_id in self._stopped or not self.config_path(lb_id).is_file():
                     continue  # stopped or deleted while we waited for the lock
                 if self.master_pid(lb_id, thorough=True) is not None:
+                    self._missing.discard(lb_id)
                     continue
+                if lb_id not in self._missing:
+                    # Seen missing once: a master in the middle of its re-exec can look
+                    # absent for an instant. Restart only when it is still gone next time.
+                    self._missing.add(lb_id)
+                    continue
+                self._missing.discard(lb_id)
                 LOG.warning("HAProxy of %s is not running: starting it again", lb_id)
                 try:
                     self._start(lb_id)
