@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
+import queue
 import socket
 import threading
 import time
@@ -25,6 +26,8 @@ from octolb.db.models import Amphora, AmphoraHealth, LoadBalancer, utcnow
 from octolb.db.session import transaction
 
 LOG = logging.getLogger(__name__)
+BATCH_SIZE = 500
+MAX_BACKLOG = 20000
 
 
 def unwrap(datagram: bytes, key: str) -> dict | None:
@@ -146,10 +149,13 @@ class HealthManager:
         self.sock.settimeout(1.0)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._inbox: queue.Queue[dict] = queue.Queue()
+        self.lag = 0.0  # seconds between receiving and processing the current batch
         self.received = 0
 
     def start(self) -> None:
-        for target, name in ((self._receive, "health-receiver"), (self._check, "health-check")):
+        for target, name in ((self._receive, "health-receiver"), (self._process, "health-update"),
+                             (self._check, "health-check")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -176,19 +182,48 @@ class HealthManager:
                 continue
             msg["recv_time"] = time.time()
             self.received += 1
+            if self._inbox.qsize() < MAX_BACKLOG:
+                self._inbox.put(msg)
+
+    def _process(self) -> None:
+        """Heartbeats in batches, one transaction per batch: one commit for many amphorae
+        (one per heartbeat does not keep up with hundreds of amphorae on SQLite)."""
+        while not self._stop.is_set():
+            try:
+                batch = [self._inbox.get(timeout=0.5)]
+            except queue.Empty:
+                self.lag = 0.0
+                continue
+            while len(batch) < BATCH_SIZE:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            self.lag = time.time() - batch[0]["recv_time"]
             try:
                 with transaction() as s:
-                    update_health(s, msg, self.heartbeat_interval)
-                with transaction() as s:
-                    update_stats(s, msg)
+                    for msg in batch:
+                        try:
+                            with s.begin_nested():  # one bad heartbeat spoils no other
+                                update_health(s, msg, self.heartbeat_interval)
+                                update_stats(s, msg)
+                        except Exception:
+                            LOG.exception("heartbeat of amphora %s not processed", msg.get("id"))
             except Exception:
-                LOG.exception("heartbeat from %s not processed", addr[0])
+                LOG.exception("a batch of %d heartbeats was not processed", len(batch))
 
     def _check(self) -> None:
         # Give amphorae a full timeout to report after a (re)start: no failover storm.
         if self._stop.wait(self.heartbeat_timeout):
             return
         while not self._stop.wait(self.check_interval):
+            if self.lag > self.heartbeat_interval:
+                # Silence we have not had the time to hear is not the amphorae's fault.
+                LOG.warning("health manager is %.1fs behind its heartbeats: no failover "
+                            "decisions until it catches up", self.lag)
+                metrics.inc("octolb_failover_checks_skipped_total",
+                            "Stale-amphora checks skipped because heartbeats were backlogged.")
+                continue
             try:
                 for lb_id in self.fail_over_stale():
                     self.bus.notify(lb_id)

@@ -46,13 +46,14 @@ def fill_spare_pool(drivers: reconcile.Drivers, size: int) -> int:
     boot. Spares that died, or that a crash left BOOTING, are removed. Returns how many
     were built."""
     with transaction() as s:
-        for amp in s.scalars(select(Amphora).where(
-                Amphora.load_balancer_id.is_(None),
-                Amphora.status.in_((c.READY, c.BOOTING)))).all():
-            if amp.status == c.BOOTING or not drivers.compute.is_running(amp.id):
-                LOG.warning("spare amphora %s is not usable (%s): removing it", amp.id,
-                            amp.status)
-                reconcile.delete_amphora(s, amp, drivers, graceful=False)
+        unusable = [(a.id, a.status) for a in s.scalars(select(Amphora).where(
+            Amphora.load_balancer_id.is_(None),
+            Amphora.status.in_((c.READY, c.BOOTING)))).all()
+            if a.status == c.BOOTING or not drivers.compute.is_running(a.id)]
+    for amp_id, status in unusable:
+        LOG.warning("spare amphora %s is not usable (%s): removing it", amp_id, status)
+        reconcile.delete_amphora(amp_id, drivers, graceful=False)
+    with transaction() as s:
         ready = len(s.scalars(select(Amphora.id).where(
             Amphora.load_balancer_id.is_(None), Amphora.status == c.READY)).all())
     built = 0
@@ -64,8 +65,7 @@ def fill_spare_pool(drivers: reconcile.Drivers, size: int) -> int:
             reconcile.boot_amphora(amp_id, mgmt_ip, drivers)
         except (AmphoraError, ComputeError) as exc:
             LOG.error("spare amphora %s did not start: %s", amp_id, exc)
-            with transaction() as s:
-                reconcile.delete_amphora(s, s.get(Amphora, amp_id), drivers, graceful=False)
+            reconcile.delete_amphora(amp_id, drivers, graceful=False)
             break
         with transaction() as s:  # READY unless a worker claimed it meanwhile
             s.execute(update(Amphora).where(Amphora.id == amp_id, Amphora.status == c.BOOTING,

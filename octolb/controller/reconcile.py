@@ -117,9 +117,12 @@ def _reconcile(lb_id: str, drivers: Drivers) -> bool | float:
         lb = s.get(LoadBalancer, lb_id)
         if lb is None or lb.provisioning_status == c.DELETED:
             return True
-        if lb.provisioning_status == c.PENDING_DELETE:
-            _delete_lb(s, lb, drivers)
-            return True
+        deleting = lb.provisioning_status == c.PENDING_DELETE
+    if deleting:
+        _delete_lb(lb_id, drivers)
+        return True
+    with transaction() as s:
+        lb = s.get(LoadBalancer, lb_id)
         if lb.retry_not_before is not None and lb.retry_not_before > utcnow():
             return max(0.1, (lb.retry_not_before - utcnow()).total_seconds())
         if not needs_work(lb) and _amphorae_running(lb, drivers):
@@ -187,10 +190,7 @@ def _retire(retiring: list[AmpRef], drivers: Drivers) -> None:
                 drivers.client.wait_ready(ref, attempts=1)
             except AmphoraError:
                 graceful = False
-        with transaction() as s:
-            amp = s.get(Amphora, ref.id)
-            if amp is not None and amp.status != c.DELETED:
-                delete_amphora(s, amp, drivers, graceful=graceful)
+        delete_amphora(ref.id, drivers, graceful=graceful)
 
 
 def new_amphora(s: Session, lb_id: str | None, vip: str | None) -> Amphora:
@@ -281,26 +281,33 @@ class AmpRef:
     lb_network_ip: str
 
 
-def delete_amphora(s: Session, amp: Amphora, drivers: Drivers, graceful: bool = True) -> None:
-    drivers.compute.delete(amp.id, graceful=graceful)
-    amp.status = c.DELETED
-    amp.lb_network_ip = None  # the address is free for the next amphora
-    s.execute(delete(AmphoraHealth).where(AmphoraHealth.amphora_id == amp.id))
+def delete_amphora(amp_id: str, drivers: Drivers, graceful: bool = True) -> None:
+    """Stop the amphora's processes (outside any transaction: it takes seconds), then mark
+    it DELETED and free its management address."""
+    drivers.compute.delete(amp_id, graceful=graceful)
+    with transaction() as s:
+        amp = s.get(Amphora, amp_id)
+        if amp is not None:
+            amp.status = c.DELETED
+            amp.lb_network_ip = None  # the address is free for the next amphora
+        s.execute(delete(AmphoraHealth).where(AmphoraHealth.amphora_id == amp_id))
 
 
 # --- configuration ----------------------------------------------------------------------
 
 def _push_config(lb_id: str, amp_id: str, drivers: Drivers) -> None:
     with transaction() as s:
-        lb = s.get(LoadBalancer, lb_id)
         amp = s.get(Amphora, amp_id)
         ref = AmpRef(amp.id, amp.lb_network_ip)
+    details = drivers.client.get_details(ref)  # no network I/O inside a transaction
+    with transaction() as s:
+        lb = s.get(LoadBalancer, lb_id)
+        amp = s.get(Amphora, amp_id)
         has_frontends = lb.enabled and any(
             lis.enabled and lis.provisioning_status != c.PENDING_DELETE for lis in lb.listeners)
         if not has_frontends:
             text = None
         else:
-            details = drivers.client.get_details(ref)
             hap = CONF.haproxy_amphora
             text = render_haproxy_config(
                 lb, amphora_id=amp.id, base_path=str(drivers.amphora_base / amp.id),
@@ -421,10 +428,16 @@ def _mark_failed(lb_id: str, why: str) -> bool | float:
     return True
 
 
-def _delete_lb(s: Session, lb: LoadBalancer, drivers: Drivers) -> None:
-    for amp in lb.amphorae:
-        if amp.status != c.DELETED:
-            delete_amphora(s, amp, drivers)
+def _delete_lb(lb_id: str, drivers: Drivers) -> None:
+    with transaction() as s:
+        amp_ids = [a.id for a in s.get(LoadBalancer, lb_id).amphorae if a.status != c.DELETED]
+    for amp_id in amp_ids:
+        delete_amphora(amp_id, drivers)
+    with transaction() as s:
+        _delete_lb_rows(s, s.get(LoadBalancer, lb_id))
+
+
+def _delete_lb_rows(s: Session, lb: LoadBalancer) -> None:
     listener_ids = [lis.id for lis in lb.listeners]
     if listener_ids:
         s.execute(delete(ListenerStatistics)

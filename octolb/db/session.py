@@ -16,11 +16,24 @@ _factory: sessionmaker[Session] | None = None
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # SQLAlchemy emits BEGIN itself (below): the driver must not open transactions of its own.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL is safe against corruption and against a crash of octolb; only an
+    # OS crash or power loss can undo the last commits. One fsync per commit (FULL) does not
+    # keep up with the heartbeats of hundreds of amphorae.
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin_immediate(conn) -> None:
+    """Take SQLite's write lock when a transaction starts, so a busy database makes it wait
+    (busy_timeout). A deferred transaction that reads and then writes after another one
+    committed fails at once with "database is locked", whatever the timeout."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -30,6 +43,7 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(eng, "connect", _sqlite_pragmas)
+        event.listen(eng, "begin", _sqlite_begin_immediate)
         return eng
     return create_engine(url, pool_pre_ping=True, pool_recycle=3600)
 
