@@ -39,3 +39,25 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Benchmarks (issue 6): never part of `make test`, never a CI failure. `make bench` is the full
+# run (< 30 min), `make bench-quick` a ~2-minute subset; both rewrite docs/benchmarks.md and
+# write raw JSON under bench/results/. wrk and nginx come from Debian when missing.
+.PHONY: bench-quick bench-deps
+
+bench-deps:
+	@missing=""; \
+	for pkg in wrk nginx; do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+bench: setup bench-deps
+	-$(PY) -m bench $(BENCH_ARGS)
+
+bench-quick: setup bench-deps
+	-$(PY) -m bench --quick $(BENCH_ARGS)
