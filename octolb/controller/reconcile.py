@@ -134,7 +134,7 @@ def _reconcile(lb_id: str, drivers: Drivers) -> bool | float:
     except (AmphoraError, ComputeError, RenderError, network.NetworkError) as exc:
         LOG.error("reconcile of load balancer %s failed: %s", lb_id, exc)
         metrics.inc("octolb_reconcile_failures_total", "Reconciles that failed.")
-        return _mark_failed(lb_id, str(exc))
+        return _mark_failed(lb_id, str(exc), retryable=not isinstance(exc, RenderError))
     with transaction() as s:
         _mark_done(s, s.get(LoadBalancer, lb_id))
     return True
@@ -385,16 +385,17 @@ def _mark_done(s: Session, lb: LoadBalancer) -> None:
             if lb.enabled else c.OFFLINE)
 
 
-def _mark_failed(lb_id: str, why: str) -> bool | float:
+def _mark_failed(lb_id: str, why: str, retryable: bool = True) -> bool | float:
     """Octavia's revert: the objects being changed go ERROR, their parents back to ACTIVE;
-    a failed LB create leaves the LB in ERROR. A failed failover is retried with back-off
-    (returns the delay) before it gives up with the LB in ERROR; `loadbalancer failover`
-    starts it again from there."""
+    a failed LB create leaves the LB in ERROR. A failed failover, and a create whose amphora
+    did not come up, are retried with back-off on a fresh amphora (returns the delay) before
+    giving up with the LB in ERROR; `loadbalancer failover` starts again from there."""
     with transaction() as s:
         lb = s.get(LoadBalancer, lb_id)
         lb.last_error = why[:1024]
         broken = lb.provisioning_status == c.PENDING_CREATE
-        if lb.failover_requested:
+        if lb.failover_requested or (broken and retryable):
+            lb.failover_requested = True  # the next attempt starts on a fresh amphora
             lb.failover_attempts += 1
             cw = CONF.controller_worker
             if lb.failover_attempts < cw.failover_max_attempts:

@@ -118,17 +118,36 @@ def test_killed_haproxy_is_restarted_in_place(octolb, backend):
     assert octolb.lb(lb_id)["provisioning_status"] == "ACTIVE"
 
 
-def test_a_failed_failover_is_retried(tmp_path, backend):
-    """The interpreter that starts agents fails exactly once, on the first failover attempt
-    (the second agent start): the retry after back-off succeeds."""
+def broken_python(tmp_path, failing_start: int):
+    """An interpreter for agents that fails on the `failing_start`-th agent start only."""
     counter = tmp_path / "starts"
     wrapper = tmp_path / "python-once-broken"
     wrapper.write_text(
         "#!/bin/sh\n"
         f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}\n"
-        'if [ "$n" -eq 2 ]; then echo "injected failure" >&2; exit 1; fi\n'
+        f'if [ "$n" -eq {failing_start} ]; then echo "injected failure" >&2; exit 1; fi\n'
         f'exec {sys.executable} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    return wrapper, counter
+
+
+def test_a_create_whose_amphora_fails_to_start_is_retried_on_a_fresh_one(tmp_path, backend):
+    wrapper, counter = broken_python(tmp_path, failing_start=1)
+    o = start_octolb(tmp_path / "state", f"python = {wrapper}\n")
+    try:
+        lb_id, vip = o.http_lb(backend)  # waits for ACTIVE at each step
+        assert serves(vip)
+        assert counter.read_text().strip() == "2"  # the failed start and the retry
+        assert "attempt 1 failed" in o.log.read_text()
+        assert len(o.amphorae(lb_id)) == 1
+    finally:
+        o.close()
+
+
+def test_a_failed_failover_is_retried(tmp_path, backend):
+    """The interpreter that starts agents fails exactly once, on the first failover attempt
+    (the second agent start): the retry after back-off succeeds."""
+    wrapper, counter = broken_python(tmp_path, failing_start=2)
     o = start_octolb(tmp_path / "state", f"python = {wrapper}\n")
     try:
         lb_id, vip = o.http_lb(backend)
