@@ -15,18 +15,19 @@ class ApiError(RuntimeError):
 
 
 class Api:
-    def __init__(self, base_url: str, poll: float = 0.05) -> None:
+    def __init__(self, base_url: str, poll: float = 0.05, retry_409: float = 60.0) -> None:
         self.http = httpx.Client(base_url=base_url, timeout=60)
         self.poll = poll
+        self.retry_409 = retry_409
         self._subnet: str | None = None
 
     def close(self) -> None:
         self.http.close()
 
     def call(self, method: str, path: str, body: dict | None = None, ok=(200, 201, 202, 204),
-             retry_409: float = 60.0) -> dict:
+             retry_409: float | None = None) -> dict:
         """One request; a 409 (LB busy) is retried until `retry_409` seconds have passed."""
-        deadline = time.monotonic() + retry_409
+        deadline = time.monotonic() + (self.retry_409 if retry_409 is None else retry_409)
         while True:
             r = self.http.request(method, path, json=body)
             if r.status_code == 409 and time.monotonic() < deadline:
