@@ -148,6 +148,7 @@ def up(args: argparse.Namespace) -> int:
     api_url = f"http://{api.bind_host}:{api.bind_port}"
     clouds = write_clouds_yaml(api_url, user_file=not args.no_user_clouds_yaml)
     health.start()
+    stop_death_watch = drivers.compute.watch_deaths(health.amphora_died)
     worker.start()
     housekeeping.start()
     print(f"octolb API            {api_url}  (load-balancer v2; network API at "
@@ -166,6 +167,8 @@ def up(args: argparse.Namespace) -> int:
         # Amphorae keep serving: they outlive the controller, as VMs outlive Octavia.
         housekeeping.stop()
         worker.stop()
+        if stop_death_watch is not None:
+            stop_death_watch()
         health.stop()
     return 0
 

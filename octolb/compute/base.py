@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -51,6 +52,12 @@ class ComputeDriver(abc.ABC):
     @abc.abstractmethod
     def list(self) -> list[str]:
         """Ids of the amphorae this driver holds (running or not)."""
+
+    def watch_deaths(self, on_death: Callable[[str], None]) -> Callable[[], None] | None:
+        """Call ``on_death(amphora_id)`` as soon as an amphora's agent exits, when the driver
+        can tell (a hypervisor's lifecycle event; a local process's exit). Returns a function
+        that stops watching, or None when the driver cannot watch: heartbeats still tell."""
+        return None
 
 
 class NoopComputeDriver(ComputeDriver):

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import configparser
 import io
+import logging
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import octolb
@@ -43,7 +46,10 @@ AGENT_LOG = "agent.log"
 SERVER_PEM = "server.pem"
 CLIENT_CA = "client_ca.pem"
 
+LOG = logging.getLogger(__name__)
+
 AGENT_STOP_TIMEOUT = 5.0
+DEATH_RESCAN_INTERVAL = 1.0
 KILL_WAIT = 2.0
 
 
@@ -55,6 +61,7 @@ class LocalComputeDriver(ComputeDriver):
         self.haproxy_cmd = haproxy_cmd
         self._lock = threading.Lock()
         self._children: dict[int, subprocess.Popen] = {}
+        self._built = threading.Event()  # wakes the death watch: a new agent to watch
 
     def amphora_dir(self, amphora_id: str) -> Path:
         if not AMPHORA_ID_RE.match(amphora_id):
@@ -91,6 +98,7 @@ class LocalComputeDriver(ComputeDriver):
             ), 0o600)
             pid = self._spawn(amp_dir)
             _write(amp_dir / AGENT_PID, f"{pid}\n".encode(), 0o644)
+            self._built.set()
             return str(pid)
 
     def is_running(self, amphora_id: str) -> bool:
@@ -131,7 +139,77 @@ class LocalComputeDriver(ComputeDriver):
             n for n in names if AMPHORA_ID_RE.match(n) and (self.amphorae_dir / n).is_dir()
         )
 
+    def watch_deaths(self, on_death: Callable[[str], None]) -> Callable[[], None]:
+        """A thread holds a pidfd per live agent (any controller process on this host can
+        do so: the pid files are shared) and reports an agent's exit the moment the kernel
+        does, instead of after heartbeat_timeout of silence."""
+        stop = threading.Event()
+        thread = threading.Thread(target=self._death_watch, args=(on_death, stop),
+                                  name="compute-death-watch", daemon=True)
+        thread.start()
+
+        def stop_watching() -> None:
+            stop.set()
+            self._built.set()
+            thread.join(timeout=5)
+
+        return stop_watching
+
     # --- internals -------------------------------------------------------------------
+
+    def _death_watch(self, on_death: Callable[[str], None], stop: threading.Event) -> None:
+        poller = select.poll()
+        watched: dict[str, tuple[int, int]] = {}  # amphora id -> (pid, pidfd)
+        by_fd: dict[int, str] = {}
+
+        def forget(amp_id: str) -> None:
+            _pid, fd = watched.pop(amp_id)
+            if fd >= 0:
+                by_fd.pop(fd, None)
+                poller.unregister(fd)
+                os.close(fd)
+
+        next_scan = 0.0
+        try:
+            while not stop.is_set():
+                if self._built.is_set() or time.monotonic() >= next_scan:
+                    self._built.clear()
+                    next_scan = time.monotonic() + DEATH_RESCAN_INTERVAL
+                    present = set(self.list())
+                    for amp_id in [a for a in watched if a not in present]:
+                        forget(amp_id)
+                    for amp_id in present:
+                        pid = _read_pid(self.amphorae_dir / amp_id / AGENT_PID)
+                        if pid is None or watched.get(amp_id, (None,))[0] == pid:
+                            continue
+                        if amp_id in watched:
+                            forget(amp_id)
+                        fd = _pidfd(pid, self.amphorae_dir / amp_id)
+                        if fd is not None:
+                            watched[amp_id] = (pid, fd)
+                            by_fd[fd] = amp_id
+                            poller.register(fd, select.POLLIN)
+                for fd, _event in poller.poll(200):
+                    amp_id = by_fd.get(fd)
+                    if amp_id is None:
+                        continue
+                    pid = watched[amp_id][0]
+                    self._reap(pid)
+                    # forget the fd but remember the pid: a dead agent is reported once
+                    poller.unregister(fd)
+                    os.close(fd)
+                    by_fd.pop(fd, None)
+                    watched[amp_id] = (pid, -1)
+                    LOG.warning("amphora %s: its agent (pid %d) exited", amp_id, pid)
+                    try:
+                        on_death(amp_id)
+                    except Exception:
+                        LOG.exception("death notice of amphora %s not handled", amp_id)
+        finally:
+            for _pid, fd in watched.values():
+                if fd >= 0:
+                    os.close(fd)
+
 
     def _agent_ini(self, amphora_id: str, amp_dir: Path, mgmt_ip: str, bind_port: int,
                    heartbeat_key: str, destinations: list[str], interval: int) -> bytes:
@@ -214,6 +292,20 @@ class LocalComputeDriver(ComputeDriver):
 
 
 # Small /proc helpers (the agent has its own; compute does not import the agent).
+
+def _pidfd(pid: int, amp_dir: Path) -> int | None:
+    """A pidfd for the amphora's agent, or None if `pid` is gone or is not that agent any
+    more (checked after opening: the pidfd pins the process, so the check cannot race a
+    reused pid)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (ProcessLookupError, OSError):
+        return None
+    if _alive(pid) and _mentions(pid, amp_dir):
+        return fd
+    os.close(fd)
+    return None
+
 
 def _read_pid(path: Path) -> int | None:
     try:

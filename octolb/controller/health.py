@@ -212,6 +212,25 @@ class HealthManager:
             except Exception:
                 LOG.exception("a batch of %d heartbeats was not processed", len(batch))
 
+    def amphora_died(self, amp_id: str) -> None:
+        """The compute driver saw the amphora's agent exit: fail it over now rather than
+        after heartbeat_timeout of silence. A fact, not a silence, so the circuit breaker
+        does not apply; an amphora being retired or deleted is not ALLOCATED to an ACTIVE
+        load balancer any more and is left alone."""
+        try:
+            with transaction() as s:
+                rows = s.execute(
+                    select(AmphoraHealth, Amphora)
+                    .join(Amphora, Amphora.id == AmphoraHealth.amphora_id)
+                    .where(Amphora.id == amp_id, AmphoraHealth.busy.is_(False),
+                           Amphora.status == c.ALLOCATED)).all()
+                lb_ids = self._start_failovers(s, rows, "its agent exited")
+        except Exception:
+            LOG.exception("death of amphora %s not acted upon; the stale check will", amp_id)
+            return
+        for lb_id in lb_ids:
+            self.bus.notify(lb_id)
+
     def _check(self) -> None:
         # Give amphorae a full timeout to report after a (re)start: no failover storm.
         if self._stop.wait(self.heartbeat_timeout):
@@ -235,7 +254,6 @@ class HealthManager:
         Too many at once (`failover_threshold`) means the controller is the one cut off:
         they are marked FAILOVER_STOPPED and left alone until they report again."""
         expired = utcnow() - dt.timedelta(seconds=self.heartbeat_timeout)
-        out = []
         with transaction() as s:
             rows = s.execute(
                 select(AmphoraHealth, Amphora)
@@ -251,18 +269,24 @@ class HealthManager:
                           "failing them over, marked FAILOVER_STOPPED; check the "
                           "controller's network", len(rows), self.failover_threshold)
                 return []
-            for health, amp in rows:
-                res = s.execute(
-                    update(LoadBalancer)
-                    .where(LoadBalancer.id == amp.load_balancer_id,
-                           LoadBalancer.provisioning_status.in_((c.ACTIVE, c.ERROR)))
-                    .values(provisioning_status=c.PENDING_UPDATE, failover_requested=True)
-                    .execution_options(synchronize_session=False))
-                if res.rowcount == 1:
-                    health.busy = True
-                    metrics.inc("octolb_failovers_total", "Amphora failovers by result.",
-                                result="started")
-                    LOG.warning("amphora %s silent since %s: failing over load balancer %s",
-                                amp.id, health.last_update, amp.load_balancer_id)
-                    out.append(amp.load_balancer_id)
+            return self._start_failovers(s, rows, "silent since {since}")
+
+    @staticmethod
+    def _start_failovers(s, rows, why: str) -> list[str]:
+        """Mark each amphora's LB for failover when it is ACTIVE or ERROR (not busy)."""
+        out = []
+        for health, amp in rows:
+            res = s.execute(
+                update(LoadBalancer)
+                .where(LoadBalancer.id == amp.load_balancer_id,
+                       LoadBalancer.provisioning_status.in_((c.ACTIVE, c.ERROR)))
+                .values(provisioning_status=c.PENDING_UPDATE, failover_requested=True)
+                .execution_options(synchronize_session=False))
+            if res.rowcount == 1:
+                health.busy = True
+                metrics.inc("octolb_failovers_total", "Amphora failovers by result.",
+                            result="started")
+                LOG.warning("amphora %s %s: failing over load balancer %s", amp.id,
+                            why.format(since=health.last_update), amp.load_balancer_id)
+                out.append(amp.load_balancer_id)
         return out

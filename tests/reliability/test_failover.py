@@ -233,3 +233,20 @@ def test_amphora_failover_through_the_cli(octolb, backend):
     assert serves(vip) and new["id"] != old["id"]
     shown = octolb.openstack("loadbalancer", "amphora", "show", new["id"])
     assert shown["loadbalancer_id"] == lb_id and shown["status"] == "ALLOCATED"
+
+
+def test_dead_agent_is_replaced_without_waiting_for_silence(tmp_path, backend):
+    """The local compute driver watches each agent's pid (pidfd): a killed amphora is failed
+    over at once, long before a 120 s heartbeat_timeout would have noticed its silence."""
+    o = start_octolb(tmp_path / "state",
+                     extra_conf="[health_manager]\nheartbeat_timeout = 120\n")
+    try:
+        lb_id, vip = o.http_lb(backend)
+        old = o.amphorae(lb_id)[0]
+        pids = pids_of_amphora(o.state_dir, old["id"]) + haproxy_pids(o, old["id"])
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        assert_replaced_and_clean(o, lb_id, vip, old, pids)  # bound: RECOVERY, well < 120 s
+        assert "its agent exited: failing over" in o.log.read_text()
+    finally:
+        o.close()
