@@ -63,10 +63,19 @@ def kill_and_watch(o, api: Api, env: dict, what: str, bound: float) -> dict:
     return out
 
 
+def ready_spares(api: Api) -> int:
+    return len(api.call("GET", "/v2/octavia/amphorae?status=READY")["amphorae"])
+
+
 def scenario(ws: Workspace, name: str, hm: dict, kills: list[tuple[str, float]],
-             pool, override: bool = True) -> dict:
-    """`hm`: the health manager settings in force; written to octolb.conf if `override`."""
-    o = ws.octolb(f"octolb-failover-{name}", {"health_manager": hm} if override else None)
+             pool, override: bool = True, spares: int = 0) -> dict:
+    """`hm`: the health manager settings in force; written to octolb.conf if `override`.
+    `spares`: the size of the spare pool; a ready spare is waited for before each kill."""
+    settings = {"health_manager": hm} if override else {}
+    if spares:
+        settings["house_keeping"] = {"spare_amphora_pool_size": spares,
+                                     "spare_check_interval": 1}
+    o = ws.octolb(f"octolb-failover-{name}", settings or None)
     started = time.monotonic()
     api = Api(o.url)
     ws.stack.callback(api.close)
@@ -81,12 +90,15 @@ def scenario(ws: Workspace, name: str, hm: dict, kills: list[tuple[str, float]],
             time.sleep(wait)
         if what == "haproxy":
             env = http_lb(api, pool, port=80, protocol="HTTP")  # a fresh LB for this case
+        deadline = time.monotonic() + 60
+        while spares and ready_spares(api) < spares and time.monotonic() < deadline:
+            time.sleep(0.2)
         r = kill_and_watch(o, api, env, what, bound)
         ws.log(f"  kill -9 {what} ({name}): gap {r.get('gap_s')} s, "
                f"replaced {r['amphora_replaced']}")
         runs.append(r)
     return {"health_manager": hm, "set_by": "benchmark" if override else "octolb defaults",
-            "runs": runs}
+            "spare_pool": spares, "runs": runs}
 
 
 def run(ws: Workspace) -> dict:
@@ -103,6 +115,8 @@ def run(ws: Workspace) -> dict:
         if defaults:
             out["defaults"] = scenario(ws, "defaults", defaults, [("amphora", 90)], pool,
                                        override=False)
+            out["spare"] = scenario(ws, "spare", defaults, [("amphora", 90)], pool,
+                                    override=False, spares=1)
         return out
     ws.log(f"failover: heartbeat settings set by the benchmark {FIXED}")
     out["fixed"] = scenario(ws, "fixed", FIXED, [("amphora", 120)] * 3 + [("haproxy", 45)],
@@ -112,4 +126,7 @@ def run(ws: Workspace) -> dict:
         ws.log(f"failover: octolb's defaults {defaults}")
         out["defaults"] = scenario(ws, "defaults", defaults, [("amphora", bound)] * 3, pool,
                                    override=False)
+        ws.log(f"failover: octolb's defaults {defaults} and a spare pool of 1")
+        out["spare"] = scenario(ws, "spare", defaults, [("amphora", bound)] * 3, pool,
+                                override=False, spares=1)
     return out

@@ -210,7 +210,7 @@ def failover(d: dict) -> list[str]:
            "`<state_dir>/amphorae/<amp_id>`, get SIGKILL. *Gap*: last answer before the "
            "kill → first answer after it.", ""]
     rows = []
-    for key in ("fixed", "tuned", "defaults"):
+    for key in ("fixed", "tuned", "defaults", "spare"):
         sc = d.get(key)
         if not sc:
             continue
@@ -219,6 +219,8 @@ def failover(d: dict) -> list[str]:
                    f"{hm['heartbeat_interval']} s, heartbeat_timeout "
                    f"{hm['heartbeat_timeout']} s, health_check_interval "
                    f"{hm['health_check_interval']} s")
+        if sc.get("spare_pool"):
+            setting += f", spare pool of {sc['spare_pool']}"
         for r in sc["runs"]:
             what = ("whole amphora (agent + HAProxy)" if r["killed"] == "amphora"
                     else "HAProxy only (agent alive)")
@@ -230,7 +232,11 @@ def failover(d: dict) -> list[str]:
                          r["lb_after"]["operating_status"]])
     out += _table(["health manager settings", "killed", "gap", "probes failed",
                    "amphora replaced", "LB after"], rows)
-    out += ["", "Octavia's defaults are heartbeat_interval 10 s, heartbeat_timeout 60 s, "
+    out += ["", "A killed amphora is noticed at once: the local compute driver holds a pidfd "
+            "per agent and the health manager fails the amphora over when the agent exits, "
+            "without waiting for heartbeat_timeout (which still catches a hung or cut-off "
+            "amphora). With a spare pool the replacement is an agent already running.",
+            "", "Octavia's defaults are heartbeat_interval 10 s, heartbeat_timeout 60 s, "
             "health_check_interval 3 s. octolb's health manager waits one heartbeat_timeout "
             "after its own start before it fails anything over; the benchmark waits that out "
             "before the first kill."]
@@ -340,6 +346,14 @@ def headline(r: dict) -> list[str]:
     if cp.get("create_to_active"):
         out.append(f"- LB create → ACTIVE {mm(cp['create_to_active']['seconds'], 2, ' s')}; "
                    f"quick-start → traffic {mm(cp['quickstart_api']['seconds'], 1, ' s')}")
+    fo = r["sections"].get("failover", {})
+    for key, label in (("defaults", "octolb's defaults"),
+                       ("spare", "octolb's defaults and a spare amphora")):
+        gaps = [run.get("gap_s") for run in (fo.get(key) or {}).get("runs", [])
+                if run.get("killed") == "amphora"]
+        if gaps:
+            shown = ", ".join("not recovered" if g is None else f"{g:.2f} s" for g in gaps)
+            out.append(f"- amphora killed → first successful request, with {label}: {shown}")
     sc = r["sections"].get("scale", {})
     for key, p in (sc.get("passes") or {"": sc}).items():
         if "largest_served" in p:
