@@ -60,7 +60,6 @@ def render(pool) -> dict:
         "loadbalancers": [{"id": pool.load_balancer_id}],
         "listeners": ids(live(pool.listeners)),
         "members": ids(live(pool.members)),
-        "healthmonitor_id": pool.health_monitor.id if pool.health_monitor else None,
         "tls_enabled": bool(pool.tls_enabled),
         "tls_container_ref": pool.tls_container_ref,
         "ca_tls_container_ref": pool.ca_tls_container_ref,
@@ -69,4 +68,6 @@ def render(pool) -> dict:
         "tls_versions": pool.tls_versions,
         "alpn_protocols": pool.alpn_protocols,
     })
+    if pool.health_monitor is not None:  # Octavia omits the key when there is no monitor
+        d["healthmonitor_id"] = pool.health_monitor.id
     return d
