@@ -109,7 +109,7 @@ def task_count() -> int:
 def amphora_costs(o) -> dict:
     """Memory and idle CPU of every amphora of this state directory."""
     agent, master, worker, total = [], [], [], []
-    amp_ids = [d.name for d in (o.state_dir / "amphorae").iterdir() if d.is_dir()]
+    amp_ids = amphora_ids(o)
     for amp in amp_ids:
         a = o.agent_pid(amp)
         masters = o.haproxy_masters(amp)
@@ -133,12 +133,16 @@ def amphora_costs(o) -> dict:
             "all_amphorae_pss_mib": sum(r["pss"] for r in total) / 1024}
 
 
+def amphora_ids(o) -> list[str]:
+    root = o.state_dir / "amphorae"
+    return [d.name for d in root.iterdir() if d.is_dir()] if root.is_dir() else []
+
+
 def idle_cpu(o, seconds: float) -> dict:
     """CPU share (of one core) of the controller and of all amphorae while nothing changes."""
     amp_pids = []
-    for d in (o.state_dir / "amphorae").iterdir():
-        if d.is_dir():
-            amp_pids += o.amphora_pids(d.name)
+    for amp_id in amphora_ids(o):
+        amp_pids += o.amphora_pids(amp_id)
     c0 = procs.cpu_seconds([o.pid])
     a0 = {p: procs.cpu_seconds([p]) for p in amp_pids}
     time.sleep(seconds)
@@ -256,7 +260,7 @@ def run_pass(ws: Workspace, name: str, settings: dict | None, member, steps: lis
     out["stop_reason"] = stop_reason or f"reached the largest step ({steps[-1]})"
     out["grow_s"] = time.monotonic() - t_start
     ws.log(f"scale ({name}): stopped: {out['stop_reason']}")
-    n_amps = sum(1 for d in (o.state_dir / "amphorae").iterdir() if d.is_dir())
+    n_amps = len(amphora_ids(o))
     t0 = time.monotonic()
     o.close()  # measured: `octolb down` of everything
     out["teardown_s"] = {"amphorae": n_amps, "seconds": time.monotonic() - t0}
