@@ -1,5 +1,6 @@
 # octolb: `make run` starts the service on its embedded defaults, `make test` runs the tests.
-# Both first run an idempotent set-up: Debian packages (haproxy, keepalived) and .venv.
+# Both first run an idempotent set-up: Debian packages (haproxy, keepalived, iputils-ping for
+# PING health monitors, iproute2 for the tests' network namespaces) and .venv.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +13,7 @@ setup: system-deps $(STAMP)
 
 system-deps:
 	@missing=""; \
-	for pkg in haproxy keepalived; do \
+	for pkg in haproxy keepalived iputils-ping iproute2; do \
 	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -68,8 +68,13 @@ def heartbeat_key() -> str:
 
 
 def clouds_yaml(api_url: str) -> dict:
+    # With `auth_type: none` every service without an `*_endpoint_override` gets the
+    # noauth plugin's `endpoint`: python-barbicanclient ignores the override and asks the
+    # session for `key-manager`, so that endpoint is the built-in key manager's v1 (the
+    # noauth plugin hands it out as it is, with no version discovery).
     return {"auth_type": "none",
-            "auth": {"endpoint": api_url},
+            "auth": {"endpoint": f"{api_url}/key-manager/v1"},
+            "key_manager_endpoint_override": f"{api_url}/key-manager/",
             "load_balancer_endpoint_override": f"{api_url}/",
             "network_endpoint_override": f"{api_url}/network/",
             "region_name": "RegionOne"}
@@ -113,8 +118,11 @@ def prepare():
 
 
 def compute_driver():
+    from octolb.compute.base import NoopComputeDriver
     from octolb.compute.local import LocalComputeDriver
 
+    if CONF.controller_worker.compute_driver == "noop":
+        return NoopComputeDriver()
     return LocalComputeDriver(config.state_path("amphorae"),
                               python=CONF.compute_local.python or sys.executable)
 
@@ -123,6 +131,7 @@ def up(args: argparse.Namespace) -> int:
     import uvicorn
 
     from octolb.amphora.client import AmphoraClient
+    from octolb.amphora.noop import NoopAmphoraClient
     from octolb.api.app import create_app
     from octolb.controller.bus import InProcessBus
     from octolb.controller.health import HealthManager
@@ -136,9 +145,11 @@ def up(args: argparse.Namespace) -> int:
     bus = InProcessBus()
     drivers = Drivers(
         compute=compute_driver(),
-        client=AmphoraClient(ca.ca_cert_path, ca.client_cert_path, bind_port=hap.bind_port,
-                             conn_timeout=hap.rest_request_conn_timeout,
-                             read_timeout=hap.rest_request_read_timeout),
+        client=NoopAmphoraClient(bind_port=hap.bind_port)
+        if CONF.controller_worker.amphora_driver == "noop" else
+        AmphoraClient(ca.ca_cert_path, ca.client_cert_path, bind_port=hap.bind_port,
+                      conn_timeout=hap.rest_request_conn_timeout,
+                      read_timeout=hap.rest_request_read_timeout),
         ca=ca, heartbeat_key=key, amphora_base=config.state_path("amphorae"))
     health = HealthManager(hm.bind_ip, hm.bind_port, key, bus, hm.heartbeat_interval,
                            hm.heartbeat_timeout, hm.health_check_interval,
@@ -152,7 +163,7 @@ def up(args: argparse.Namespace) -> int:
     worker.start()
     housekeeping.start()
     print(f"octolb API            {api_url}  (load-balancer v2; network API at "
-          f"{api_url}/network)", flush=True)
+          f"{api_url}/network; key manager at {api_url}/key-manager)", flush=True)
     print(f"health manager        udp://{hm.bind_ip}:{hm.bind_port}", flush=True)
     print(f"state directory       {CONF.state_dir}", flush=True)
     print(f"clouds.yaml           {', '.join(map(str, clouds))}", flush=True)

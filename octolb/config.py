@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from oslo_config import cfg
+from oslo_policy import opts as policy_opts
 
 CONF = cfg.ConfigOpts()
 
@@ -29,8 +30,18 @@ _api_opts = [
     cfg.StrOpt("bind_host", default="127.0.0.1"),
     cfg.PortOpt("bind_port", default=9876),
     cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth", "keystone"],
-               help="noauth: every request is admin; the project comes from X-Project-Id "
-                    "or noauth_project_id."),
+               help="noauth: no token; the caller is noauth_project_id with noauth_roles "
+                    "(admin by default), or what X-Project-Id / X-Roles / X-User-Id say "
+                    "when noauth_trust_headers is set. keystone: keystonemiddleware's "
+                    "X-Project-Id / X-Roles / X-User-Id headers. Either way every request "
+                    "is checked against the oslo.policy rules ([oslo_policy])."),
+    cfg.ListOpt("noauth_roles", default=["admin"],
+                help="Roles of a noauth caller (when no trusted X-Roles header is sent)."),
+    cfg.BoolOpt("noauth_trust_headers", default=True,
+                help="noauth: take the project, roles and user from X-Project-Id, X-Roles "
+                     "and X-User-Id when sent (Octavia's noauth honours X-Project-Id). "
+                     "Anyone who reaches the API can then claim any role: set false "
+                     "whenever noauth_roles is narrowed below admin."),
     cfg.StrOpt("noauth_project_id", default="octolb",
                help="Project owning objects created without keystone and without X-Project-Id."),
     cfg.IntOpt("pagination_max_limit", default=1000),
@@ -39,6 +50,28 @@ _api_opts = [
     cfg.ListOpt("enabled_provider_drivers", default=["amphora", "octavia"]),
     cfg.BoolOpt("allow_ping_health_monitors", default=True),
     cfg.IntOpt("udp_connect_min_interval_health_monitor", default=3),
+    # TERMINATED_HTTPS listeners and TLS to members (octolb/api/listener_tls.py)
+    cfg.BoolOpt("allow_tls_terminated_listeners", default=True),
+    cfg.StrOpt("default_listener_ciphers", default=(
+        "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+        "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305")),
+    cfg.ListOpt("default_listener_tls_versions", default=["TLSv1.2", "TLSv1.3"]),
+    cfg.ListOpt("default_listener_alpn_protocols", default=["h2", "http/1.1", "http/1.0"]),
+    cfg.StrOpt("default_pool_ciphers", default=(
+        "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+        "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305")),
+    cfg.ListOpt("default_pool_tls_versions", default=["TLSv1.2", "TLSv1.3"]),
+    cfg.ListOpt("default_pool_alpn_protocols", default=["h2", "http/1.1", "http/1.0"]),
+    cfg.StrOpt("minimum_tls_version", default=None,
+               choices=["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]),
+    cfg.StrOpt("tls_cipher_prohibit_list", default="",
+               help="Colon-separated OpenSSL cipher names refused in tls_ciphers."),
 ]
 
 _database_opts = [
@@ -82,8 +115,18 @@ _haproxy_amphora_opts = [
 ]
 
 _controller_worker_opts = [
-    cfg.StrOpt("compute_driver", default="local", choices=["local"]),
-    cfg.StrOpt("network_driver", default="local", choices=["local"]),
+    cfg.StrOpt("compute_driver", default="local",
+               choices=["local", "noop"],
+               help="local: amphorae are processes here. noop (Octavia's "
+                    "compute_noop_driver): nothing is built, for API-level test suites."),
+    cfg.StrOpt("amphora_driver", default="haproxy_rest",
+               choices=["haproxy_rest", "noop"],
+               help="haproxy_rest: configurations are pushed to the amphora agents. noop: "
+                    "nothing is pushed and no heartbeat is expected (no failover)."),
+    cfg.StrOpt("network_driver", default="local",
+               choices=["local", "noop"],
+               help="local: the built-in network service. noop: any network, subnet or "
+                    "port id is accepted without lookup and VIP addresses are made up."),
     cfg.StrOpt("loadbalancer_topology", default="SINGLE", choices=["SINGLE"]),
     cfg.IntOpt("lease_seconds", default=60,
                help="How long a worker holds a load balancer while reconciling it."),
@@ -130,7 +173,17 @@ _certificates_opts = [
     cfg.IntOpt("cert_validity_time", default=2592000),
 ]
 
+_quota_opts = [
+    cfg.IntOpt(f"default_{name}_quota", default=-1, min=-1, max=2000000000,
+               help=f"{what} a project may have when its quota does not say (-1: unlimited).")
+    for name, what in (("load_balancer", "Load balancers"), ("listener", "Listeners"),
+                       ("member", "Members"), ("pool", "Pools"),
+                       ("health_monitor", "Health monitors"), ("l7policy", "L7 policies"),
+                       ("l7rule", "L7 rules"))
+]
+
 CONF.register_opts(_default_opts)
+CONF.register_opts(_quota_opts, group="quotas")
 CONF.register_opts(_api_opts, group="api_settings")
 CONF.register_opts(_database_opts, group="database")
 CONF.register_opts(_health_manager_opts, group="health_manager")
@@ -140,6 +193,7 @@ CONF.register_opts(_compute_local_opts, group="compute_local")
 CONF.register_opts(_networking_opts, group="networking")
 CONF.register_opts(_house_keeping_opts, group="house_keeping")
 CONF.register_opts(_certificates_opts, group="certificates")
+policy_opts.set_defaults(CONF)  # [oslo_policy]: policy_file, enforce_new_defaults, ...
 
 
 def load(args: list[str] | None = None) -> cfg.ConfigOpts:

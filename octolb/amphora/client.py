@@ -23,6 +23,7 @@ LOG = logging.getLogger(__name__)
 API_VERSION = "1.0"
 USER_AGENT = f"octolb amphora client/{API_VERSION}"
 _ID_RE = re.compile(r"^[0-9a-f-]{36}$")
+_CERT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\.pem$")
 
 
 class Amphora(Protocol):
@@ -127,6 +128,17 @@ class AmphoraClient:
         etag = response.headers.get("ETag", "").strip('"')
         if etag and etag != hashlib.md5(body).hexdigest():
             raise AmphoraError(f"amphora {amp.id} stored a different configuration (ETag)")
+
+    def upload_certificate(self, amp: Amphora, lb_id: str, name: str, pem: bytes) -> None:
+        """Store a TLS file (certificate bundle, CA, CRL, crt-list) in the LB's directory
+        on the amphora, before the configuration that names it."""
+        if not _CERT_NAME_RE.match(name):
+            raise ValueError(f"invalid certificate file name {name!r}")
+        path = f"/1.0/loadbalancer/{_checked(lb_id)}/certificates/{name}"
+        response = self._expect(self._request(amp, "PUT", path, pem), 200)
+        etag = response.headers.get("ETag", "").strip('"')
+        if etag and etag != hashlib.md5(pem).hexdigest():
+            raise AmphoraError(f"amphora {amp.id} stored a different {name} (ETag)")
 
     def get_config(self, amp: Amphora, lb_id: str) -> str | None:
         response = self._request(amp, "GET", f"/1.0/loadbalancer/{_checked(lb_id)}/haproxy")

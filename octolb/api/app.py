@@ -1,5 +1,5 @@
 """The API application: load-balancer v2 under /v2 and /v2.0, version discovery at /, the
-minimal network API under /network."""
+minimal network API under /network, the built-in key manager under /key-manager."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from octolb import metrics as counters
 from octolb.api import errors
 from octolb.api.routes import (
     amphorae,
+    availability_zone_profiles,
+    availability_zones,
+    flavorprofiles,
+    flavors,
     healthmonitors,
+    keymanager,
+    l7policies,
     listeners,
     loadbalancers,
     members,
@@ -20,12 +26,15 @@ from octolb.api.routes import (
     network,
     pools,
     providers,
+    quotas,
     versions,
 )
 from octolb.controller.bus import Bus
 
 LBAAS = (loadbalancers.router, listeners.router, pools.router, members.router,
-         healthmonitors.router, providers.router)
+         healthmonitors.router, providers.router, quotas.router, l7policies.router,
+         flavors.router, flavorprofiles.router, availability_zones.router,
+         availability_zone_profiles.router)
 
 
 def _v2() -> APIRouter:
@@ -45,9 +54,10 @@ def create_app(bus: Bus) -> FastAPI:
     async def request_id_and_accept(request: Request, call_next):
         rid = f"req-{uuid.uuid4()}"
         accept = request.headers.get("accept", "")
-        if accept and not any(a.split(";")[0].strip() in ("application/json", "*/*",
-                                                         "application/*")
-                              for a in accept.split(",")):
+        # the key manager serves secret payloads in their own media types
+        if accept and not request.scope["path"].startswith("/key-manager/") and not any(
+                a.split(";")[0].strip() in ("application/json", "*/*", "application/*")
+                for a in accept.split(",")):
             resp = JSONResponse({"errors": [{
                 "status": 406, "title": "Not Acceptable",
                 "detail": "Only content type application/json is accepted.",
@@ -65,6 +75,7 @@ def create_app(bus: Bus) -> FastAPI:
     app.include_router(versions.router)
     app.include_router(metrics.router)
     app.include_router(network.router)
+    app.include_router(keymanager.router)
     v2 = _v2()
     app.include_router(v2, prefix="/v2")
     app.include_router(v2, prefix="/v2.0")

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from fastapi import Request
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from octolb.db.session import new_session
+from octolb.db.session import new_session, reads_only
 
 
 def db(request: Request) -> Iterator[Session]:
     s = new_session()
+    event.listen(s, "after_commit", reads_only)
     try:
         yield s
     finally:

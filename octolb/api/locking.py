@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from octolb import constants as c
 from octolb.api.errors import Immutable, InvalidState
-from octolb.db.models import Listener, LoadBalancer, Pool
+from octolb.db.models import Listener, LoadBalancer, Pool, pool_listeners
 
 
 def take_lb(session: Session, lb: LoadBalancer, *, to: str = c.PENDING_UPDATE,
@@ -40,4 +40,4 @@ def require_pool_active(pool: Pool) -> None:
 
 
 def listeners_of_pool(pool: Pool) -> list[Listener]:
-    return [lis for lis in pool.listeners if lis.provisioning_status != c.DELETED]
+    return [lis for lis in pool_listeners(pool) if lis.provisioning_status != c.DELETED]

@@ -103,8 +103,10 @@ def list_resources(
     render: Callable[[Any], dict],
     where: list | None = None,
     visible: Callable[[Any], bool] | None = None,
+    id_attr: str = "id",
 ) -> dict:
-    """`columns` maps API names to ORM columns (filterable and sortable keys)."""
+    """`columns` maps API names to ORM columns (filterable and sortable keys); `id_attr` is the
+    attribute that identifies a row (the pagination marker, the last sort tie-breaker)."""
     stmt = select(model)
     for cond in where or []:
         stmt = stmt.where(cond)
@@ -124,7 +126,7 @@ def list_resources(
         col = columns[key]
         order.append(col.desc() if direction == "desc" else col.asc())
     names = [k for k, _ in requested]
-    for tie in ("created_at", "id"):
+    for tie in ("created_at", id_attr):
         if tie in columns and tie not in names:
             order.append(columns[tie].asc())
     rows = list(session.scalars(stmt.order_by(*order)).unique())
@@ -136,7 +138,7 @@ def list_resources(
 
     marker = request.query_params.get("marker")
     if marker:
-        pos = next((i for i, r in enumerate(rows) if r.id == marker), None)
+        pos = next((i for i, r in enumerate(rows) if getattr(r, id_attr) == marker), None)
         if pos is None:
             raise BadRequest(f"Supplied pagination marker '{marker}' is not valid.")
         if request.query_params.get("page_reverse") == "True":
@@ -156,10 +158,12 @@ def list_resources(
         if request.query_params.get("sort_key"):
             extra += f"&sort_key={request.query_params['sort_key']}"
         if limit is None or len(page) >= limit:
-            links.append({"href": f"{base}?limit={limit}{extra}&marker={page[-1].id}",
+            mark = getattr(page[-1], id_attr)
+            links.append({"href": f"{base}?limit={limit}{extra}&marker={mark}",
                           "rel": "next"})
         if marker:
-            links.append({"href": f"{base}?limit={limit}{extra}&marker={page[0].id}"
+            mark = getattr(page[0], id_attr)
+            links.append({"href": f"{base}?limit={limit}{extra}&marker={mark}"
                                   "&page_reverse=True", "rel": "previous"})
     return {plural: [select_fields(render(r), request) for r in page],
             f"{plural}_links": links}

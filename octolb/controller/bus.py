@@ -14,6 +14,8 @@ class Bus(Protocol):
 
     def configure_amphora(self, amphora_id: str) -> None: ...
 
+    def delete_amphora(self, amphora_id: str) -> None: ...
+
 
 class InProcessBus:
     """The bus of `octolb up`: a queue consumed by the worker threads of the same process."""
@@ -29,6 +31,10 @@ class InProcessBus:
     def configure_amphora(self, amphora_id: str) -> None:
         """Push the current agent configuration to one amphora (`amphora configure`)."""
         self._put(("configure", amphora_id))
+
+    def delete_amphora(self, amphora_id: str) -> None:
+        """Remove an amphora the API marked PENDING_DELETE (`amphora delete`)."""
+        self._put(("delete", amphora_id))
 
     def _put(self, item: str | tuple[str, str]) -> None:
         with self._lock:
@@ -63,3 +69,6 @@ class NullBus:
 
     def configure_amphora(self, amphora_id: str) -> None:
         self.sent.append(f"configure:{amphora_id}")
+
+    def delete_amphora(self, amphora_id: str) -> None:
+        self.sent.append(f"delete:{amphora_id}")

@@ -26,10 +26,14 @@ from octolb.amphora.client import AmphoraClient, AmphoraError, AmphoraUnreachabl
 from octolb.amphora.render import RenderError, render_haproxy_config
 from octolb.compute.base import ComputeDriver, ComputeError
 from octolb.config import CONF, heartbeat_destinations
+from octolb.controller import tls_material
+from octolb.db import flavors
 from octolb.db.models import (
     Amphora,
     AmphoraHealth,
     HealthMonitor,
+    L7Policy,
+    L7Rule,
     Listener,
     ListenerStatistics,
     LoadBalancer,
@@ -39,6 +43,7 @@ from octolb.db.models import (
 )
 from octolb.db.session import transaction
 from octolb.network import local as network
+from octolb.network.base import network_driver
 
 LOG = logging.getLogger(__name__)
 
@@ -164,7 +169,12 @@ def _ensure_amphora(lb_id: str, drivers: Drivers) -> tuple[str, list[AmpRef]]:
             retiring = [AmpRef(a.id, a.lb_network_ip) for a in amps]
             amps = []
         if not amps:
-            amp = _claim_spare(s, lb, drivers) or new_amphora(s, lb.id, lb.vip_address)
+            # An availability zone with its own management CIDR takes no spare: spares
+            # have their addresses from the default one.
+            zone_cidr = flavors.availability_zone_metadata(
+                s, lb.availability_zone).get(flavors.MANAGEMENT_CIDR)
+            amp = ((None if zone_cidr else _claim_spare(s, lb, drivers))
+                   or new_amphora(s, lb.id, lb.vip_address, mgmt_cidr=zone_cidr))
         else:
             amp = amps[0]
         amp_id, mgmt_ip = amp.id, amp.lb_network_ip
@@ -176,7 +186,9 @@ def _ensure_amphora(lb_id: str, drivers: Drivers) -> tuple[str, list[AmpRef]]:
             a.status = c.ALLOCATED
         # An amphora that answers counts as alive now: if it never sends a heartbeat it
         # becomes stale and is replaced (Octavia would wait for a first heartbeat forever).
-        AmphoraHealth.touch(s, amp_id, only_if_absent=True)
+        # The no-op amphora driver's never will: they get no health row, so no failover.
+        if getattr(drivers.client, "expects_heartbeats", True):
+            AmphoraHealth.touch(s, amp_id, only_if_absent=True)
     return amp_id, retiring
 
 
@@ -193,12 +205,15 @@ def _retire(retiring: list[AmpRef], drivers: Drivers) -> None:
         delete_amphora(ref.id, drivers, graceful=graceful)
 
 
-def new_amphora(s: Session, lb_id: str | None, vip: str | None) -> Amphora:
-    """A BOOTING amphora row with its own management address (a spare when lb_id is None)."""
+def new_amphora(s: Session, lb_id: str | None, vip: str | None,
+                mgmt_cidr: str | None = None) -> Amphora:
+    """A BOOTING amphora row with its own management address (a spare when lb_id is None),
+    from `mgmt_cidr` (an availability zone's) or `[compute_local] mgmt_cidr`."""
     amp = Amphora(load_balancer_id=lb_id, status=c.BOOTING,
                   role=c.ROLE_STANDALONE if lb_id else None,
                   compute_driver=CONF.controller_worker.compute_driver,
-                  lb_network_ip=network.allocate_management_ip(s, CONF.compute_local.mgmt_cidr),
+                  lb_network_ip=network.allocate_management_ip(
+                      s, mgmt_cidr or CONF.compute_local.mgmt_cidr),
                   vrrp_ip=vip, ha_ip=vip)
     s.add(amp)
     s.flush()
@@ -305,18 +320,27 @@ def _push_config(lb_id: str, amp_id: str, drivers: Drivers) -> None:
         amp = s.get(Amphora, amp_id)
         has_frontends = lb.enabled and any(
             lis.enabled and lis.provisioning_status != c.PENDING_DELETE for lis in lb.listeners)
+        tls_uploads: dict[str, bytes] = {}
         if not has_frontends:
             text = None
         else:
             hap = CONF.haproxy_amphora
+            flavor = flavors.flavor_metadata(s, lb.flavor_id)
+            base_path = str(drivers.amphora_base / amp.id)
+            tls_files, pool_tls_files, tls_uploads = tls_material.build(s, lb, base_path)
             text = render_haproxy_config(
-                lb, amphora_id=amp.id, base_path=str(drivers.amphora_base / amp.id),
+                lb, amphora_id=amp.id, base_path=base_path, tls_files=tls_files,
+                pool_tls_files=pool_tls_files,
                 max_fds=details.get("rlimit_nofile"),
                 connection_logging=hap.connection_logging,
-                default_connection_limit=hap.default_connection_limit)
+                default_connection_limit=hap.default_connection_limit,
+                max_connections=flavor.get(flavors.HAPROXY_MAXCONN),
+                threads=flavor.get(flavors.HAPROXY_NBTHREAD, 1))
     if text is None:
         drivers.client.delete_lb(ref, lb_id)
         return
+    for name, content in tls_uploads.items():  # before the configuration that names them
+        drivers.client.upload_certificate(ref, lb_id, name, content)
     drivers.client.upload_config(ref, lb_id, text)
     drivers.client.reload(ref, lb_id)
 
@@ -371,6 +395,7 @@ def _mark_done(s: Session, lb: LoadBalancer) -> None:
                 else (c.ONLINE if pool.enabled else c.OFFLINE))
     for lis in lb.listeners:
         if lis.provisioning_status != c.PENDING_DELETE:
+            _settle_l7(s, lis)
             _settle(lis, lis.operating_status
                     if lis.enabled and lis.operating_status != c.OFFLINE
                     else (c.ONLINE if lis.enabled else c.OFFLINE))
@@ -383,6 +408,29 @@ def _mark_done(s: Session, lb: LoadBalancer) -> None:
     lb.retry_not_before = None
     _settle(lb, (lb.operating_status if lb.operating_status != c.OFFLINE else c.ONLINE)
             if lb.enabled else c.OFFLINE)
+
+
+def _settle_l7(s: Session, lis: Listener) -> None:
+    """Purge the listener's PENDING_DELETE policies and rules (positions close up), mark the
+    rest ACTIVE, operating ONLINE (OFFLINE when disabled), as Octavia's worker does."""
+    with s.no_autoflush:
+        kept = []
+        for policy in sorted(lis.l7policies, key=lambda p: p.position):
+            if policy.provisioning_status == c.PENDING_DELETE:
+                for rule in policy.rules:
+                    s.delete(rule)
+                s.delete(policy)
+                continue
+            kept.append(policy)
+            for rule in list(policy.rules):
+                if rule.provisioning_status == c.PENDING_DELETE:
+                    s.delete(rule)
+                else:
+                    _settle(rule, c.ONLINE if rule.enabled else c.OFFLINE)
+            _settle(policy, c.ONLINE if policy.enabled else c.OFFLINE)
+        for number, policy in enumerate(kept, start=1):
+            if policy.position != number:
+                policy.position = number
 
 
 def _mark_failed(lb_id: str, why: str, retryable: bool = True) -> bool | float:
@@ -415,6 +463,9 @@ def _mark_failed(lb_id: str, why: str, retryable: bool = True) -> bool | float:
             lb.retry_not_before = None
             broken = True  # nothing serves it any more
         children = list(lb.listeners) + list(lb.pools)
+        for lis in lb.listeners:
+            for policy in lis.l7policies:
+                children += [policy, *policy.rules]
         for pool in lb.pools:
             children += list(pool.members)
             if pool.health_monitor is not None:
@@ -445,13 +496,17 @@ def _delete_lb_rows(s: Session, lb: LoadBalancer) -> None:
                   .where(ListenerStatistics.listener_id.in_(listener_ids)))
     for lis in lb.listeners:
         lis.default_pool_id = None
+    if listener_ids:
+        policy_ids = select(L7Policy.id).where(L7Policy.listener_id.in_(listener_ids))
+        s.execute(delete(L7Rule).where(L7Rule.l7policy_id.in_(policy_ids)))
+        s.execute(delete(L7Policy).where(L7Policy.listener_id.in_(listener_ids)))
     s.flush()
     for pool in list(lb.pools):
         s.execute(delete(Member).where(Member.pool_id == pool.id))
         s.execute(delete(HealthMonitor).where(HealthMonitor.pool_id == pool.id))
     s.execute(delete(Listener).where(Listener.load_balancer_id == lb.id))
     s.execute(delete(Pool).where(Pool.load_balancer_id == lb.id))
-    network.release_vip_port(s, lb.id, lb.vip_port_id)
+    network_driver().release_vip(s, lb.id, lb.vip_port_id)
     lb.provisioning_status = c.DELETED
     lb.operating_status = c.OFFLINE
 

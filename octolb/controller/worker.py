@@ -73,11 +73,15 @@ class Worker:
             lb_id = self.bus.receive(timeout=1.0)
             if lb_id is None:
                 continue
-            if isinstance(lb_id, tuple):  # ("configure", amphora id)
+            if isinstance(lb_id, tuple):  # ("configure" | "delete", amphora id)
+                kind, amp_id = lb_id
                 try:
-                    reconcile.push_agent_config(lb_id[1], self.drivers)
+                    if kind == "delete":
+                        reconcile.delete_amphora(amp_id, self.drivers, graceful=False)
+                    else:
+                        reconcile.push_agent_config(amp_id, self.drivers)
                 except Exception:
-                    LOG.exception("agent configuration of amphora %s failed", lb_id[1])
+                    LOG.exception("%s of amphora %s failed", kind, amp_id)
                 continue
             try:
                 outcome = reconcile.reconcile(lb_id, self.drivers, worker_id())

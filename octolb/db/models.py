@@ -14,11 +14,12 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 
 
 def utcnow() -> dt.datetime:
@@ -294,3 +295,172 @@ class IPAllocation(Base):
     port_id: Mapped[str] = mapped_column(ForeignKey("port.id"), index=True)
 
     port: Mapped[Port] = relationship(back_populates="fixed_ips")
+
+
+# --- L7 policies and rules ---------------------------------------------------------------
+
+class L7Policy(_Owned, Base):
+    """What a listener does with a request its rules match, in `position` order (1..N)."""
+
+    __tablename__ = "l7policy"
+
+    description: Mapped[str | None] = mapped_column(String(255))
+    listener_id: Mapped[str] = mapped_column(ForeignKey("listener.id"), index=True)
+    action: Mapped[str] = mapped_column(String(36))
+    redirect_pool_id: Mapped[str | None] = mapped_column(ForeignKey("pool.id"), index=True)
+    redirect_url: Mapped[str | None] = mapped_column(String(255))
+    redirect_prefix: Mapped[str | None] = mapped_column(String(255))
+    redirect_http_code: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+
+    listener: Mapped[Listener] = relationship(backref=backref(
+        "l7policies", order_by="L7Policy.position", cascade="all, delete-orphan"))
+    redirect_pool: Mapped[Pool | None] = relationship(backref=backref(
+        "l7policies", order_by="L7Policy.position"))
+    rules: Mapped[list[L7Rule]] = relationship(
+        back_populates="l7policy", order_by="[L7Rule.created_at, L7Rule.id]",
+        cascade="all, delete-orphan")  # the list endpoint's default order
+
+
+class L7Rule(_Owned, Base):
+    """One condition of a policy; the enabled rules of a policy are ANDed."""
+
+    __tablename__ = "l7rule"
+
+    l7policy_id: Mapped[str] = mapped_column(ForeignKey("l7policy.id"), index=True)
+    type: Mapped[str] = mapped_column(String(36))
+    compare_type: Mapped[str] = mapped_column(String(36))
+    key: Mapped[str | None] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+    invert: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    l7policy: Mapped[L7Policy] = relationship(back_populates="rules")
+
+
+# --- flavors and availability zones (admin-defined; a load balancer names one of each) ---
+
+class FlavorProfile(Base):
+    """Provider-specific metadata (a JSON object kept as the string the admin sent)."""
+
+    __tablename__ = "flavor_profile"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    provider_name: Mapped[str] = mapped_column(String(255))
+    flavor_data: Mapped[str] = mapped_column(String(4096))
+
+
+class Flavor(Base):
+    __tablename__ = "flavor"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    flavor_profile_id: Mapped[str] = mapped_column(ForeignKey("flavor_profile.id"), index=True)
+
+    flavor_profile: Mapped[FlavorProfile] = relationship()
+
+
+class AvailabilityZoneProfile(Base):
+    __tablename__ = "availability_zone_profile"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    provider_name: Mapped[str] = mapped_column(String(255))
+    availability_zone_data: Mapped[str] = mapped_column(String(4096))
+
+
+class AvailabilityZone(Base):
+    """Identified by its name, as in Octavia (no id column)."""
+
+    __tablename__ = "availability_zone"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    availability_zone_profile_id: Mapped[str] = mapped_column(
+        ForeignKey("availability_zone_profile.id"), index=True)
+
+    availability_zone_profile: Mapped[AvailabilityZoneProfile] = relationship()
+
+
+class Quota(Base):
+    """A project's limits; NULL means the `[quotas]` default, -1 unlimited. Usage is counted
+    from the resource rows, not kept here. The row is also the lock that serialises the
+    creates of one project (api/quota.py), so it is made on a project's first create."""
+
+    __tablename__ = "quotas"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    load_balancer: Mapped[int | None] = mapped_column(Integer)
+    listener: Mapped[int | None] = mapped_column(Integer)
+    pool: Mapped[int | None] = mapped_column(Integer)
+    health_monitor: Mapped[int | None] = mapped_column(Integer)
+    member: Mapped[int | None] = mapped_column(Integer)
+    l7policy: Mapped[int | None] = mapped_column(Integer)
+    l7rule: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def id(self) -> str:  # list pagination markers are ids
+        return self.project_id
+
+
+class Secret(Base):
+    """A secret of the built-in key manager (Barbican's v1 API shape): the payload is stored
+    encrypted with the state directory's key, never in clear."""
+
+    __tablename__ = "secret"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    creator_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    secret_type: Mapped[str] = mapped_column(String(32), default="opaque")
+    algorithm: Mapped[str | None] = mapped_column(String(255))
+    bit_length: Mapped[int | None] = mapped_column(Integer)
+    mode: Mapped[str | None] = mapped_column(String(255))
+    expiration: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
+class SecretContainer(Base):
+    """A container of the built-in key manager: named references to secrets (a
+    `certificate` container holds certificate, private_key, intermediates, passphrase)."""
+
+    __tablename__ = "secret_container"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    creator_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(32), default="generic")
+    secret_refs: Mapped[dict] = mapped_column(JSON, default=dict)  # name -> secret id
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
+def l7_redirect_pools(listener: Listener) -> list[Pool]:
+    """Pools a listener sends to through its enabled L7 policies that have a rule, in
+    position order, each once (what Octavia counts as the listener using the pool)."""
+    pools: list[Pool] = []
+    for policy in sorted(listener.l7policies, key=lambda p: p.position):
+        pool = policy.redirect_pool
+        if (policy.enabled and policy.rules and pool is not None and pool not in pools
+                and policy.provisioning_status != "DELETED"):
+            pools.append(pool)
+    return pools
+
+
+def pool_listeners(pool: Pool) -> list[Listener]:
+    """Octavia's Pool.listeners: the listeners having the pool as default pool plus those
+    with an enabled L7 policy (with at least one rule) redirecting to it, each once."""
+    out = list(pool.listeners)
+    for policy in pool.l7policies:
+        if (policy.enabled and policy.rules and policy.listener not in out
+                and policy.provisioning_status != "DELETED"):
+            out.append(policy.listener)
+    return out

@@ -32,8 +32,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def _sqlite_begin_immediate(conn) -> None:
     """Take SQLite's write lock when a transaction starts, so a busy database makes it wait
     (busy_timeout). A deferred transaction that reads and then writes after another one
-    committed fails at once with "database is locked", whatever the timeout."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    committed fails at once with "database is locked", whatever the timeout.
+
+    A connection with the `deferred_begin` option (see `reads_only`) begins deferred: it
+    only reads, and must not take the write lock."""
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("deferred_begin")
+                         else "BEGIN IMMEDIATE")
+
+
+def reads_only(session: Session) -> None:
+    """From now on `session` only reads (an API request that has committed its change and
+    renders the response). On SQLite its next transactions begin deferred, so they do not
+    hold the write lock until the request's session is closed, which happens only after the
+    response is sent: meanwhile the same event loop may be blocked waiting for that lock in
+    another request. (A savepoint's release fires `after_commit` too: not the end of the
+    change.)"""
+    if session.in_nested_transaction():
+        return
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        session.bind = bind.execution_options(deferred_begin=True)
 
 
 def make_engine(url: str) -> Engine:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from octolb.db.models import Amphora, IPAllocation, Network, Port, Subnet
+from octolb.network.base import NetworkDriver, Vip
 
 
 class NetworkError(Exception):
@@ -183,3 +184,28 @@ def allocate_management_ip(session: Session, cidr: str) -> str:
         if s not in used:
             return s
     raise NetworkError(f"No management addresses left in {cidr}", status=503)
+
+
+class LocalNetworkDriver(NetworkDriver):
+    """The built-in network service behind the driver interface (network/base.py)."""
+
+    def allocate_vip(self, session: Session, lb_id: str, *, project_id: str,
+                     port_id: str | None, network_id: str | None, subnet_id: str | None,
+                     address: str | None) -> Vip:
+        subnet, port = resolve_vip(session, port_id=port_id, network_id=network_id,
+                                   subnet_id=subnet_id, address=address)
+        if port is None:
+            port = create_port(session, subnet, ip_address=address, name=vip_port_name(lb_id),
+                               device_id=f"lb-{lb_id}", device_owner="Octavia",
+                               project_id=project_id)
+        else:
+            port.device_id, port.device_owner = f"lb-{lb_id}", "Octavia"
+        ip = next(f.ip_address for f in port.fixed_ips if f.subnet_id == subnet.id)
+        return Vip(address=ip, port_id=port.id, subnet_id=subnet.id,
+                   network_id=subnet.network_id)
+
+    def release_vip(self, session: Session, lb_id: str, port_id: str | None) -> None:
+        release_vip_port(session, lb_id, port_id)
+
+    def subnet_exists(self, session: Session, subnet_id: str) -> bool:
+        return session.get(Subnet, subnet_id) is not None

@@ -212,8 +212,10 @@ def test_providers_and_capabilities(api):
     assert api.get("/v2/lbaas/providers?fields=name").json()["providers"][0] == {
         "name": "amphora"}
     caps = api.get("/v2.0/lbaas/providers/amphora/flavor_capabilities").json()
-    assert [c["name"] for c in caps["flavor_capabilities"]] == ["loadbalancer_topology"]
-    assert api.get("/v2/lbaas/providers/amphora/availability_zone_capabilities").json() == {
-        "availability_zone_capabilities": []}
+    assert [c["name"] for c in caps["flavor_capabilities"]] == [
+        "loadbalancer_topology", "haproxy_maxconn", "haproxy_nbthread"]
+    caps = api.get("/v2/lbaas/providers/amphora/availability_zone_capabilities").json()
+    assert [c["name"] for c in caps["availability_zone_capabilities"]] == [
+        "valid_vip_networks", "management_cidr"]
     r = api.get("/v2/lbaas/providers/f5/flavor_capabilities")
     assert r.status_code == 400 and r.json()["faultstring"] == "Provider 'f5' is not enabled."

@@ -551,7 +551,7 @@ def test_idle_close_on_response_only_in_http_frontends(base_path):
     assert "option idle-close-on-response" not in render_checked(lb, base_path)
 
 
-@pytest.mark.parametrize("protocol", [c.TERMINATED_HTTPS, c.UDP, c.SCTP, c.PROMETHEUS])
+@pytest.mark.parametrize("protocol", [c.UDP, c.SCTP, c.PROMETHEUS])
 def test_listener_protocols_not_built_yet_are_refused(protocol):
     lb, listener, *_ = http_lb(protocol=protocol)
     with pytest.raises(UnsupportedFeature, match=protocol):
@@ -562,13 +562,6 @@ def test_disabled_listener_of_an_unsupported_protocol_is_just_skipped(base_path)
     lb, *_ = http_lb()
     add_listener(lb, protocol=c.UDP, protocol_port=53, enabled=False)
     render_checked(lb, base_path)
-
-
-def test_l7_policies_are_refused_until_built():
-    lb, listener, *_ = http_lb()
-    listener.l7policies = [SimpleNamespace(enabled=True, provisioning_status=c.ACTIVE)]
-    with pytest.raises(UnsupportedFeature, match="L7"):
-        render_haproxy_config(lb, amphora_id=AMP_ID, base_path="/x")
 
 
 def test_invalid_listener_pool_protocol_pair_is_refused():
@@ -690,11 +683,7 @@ def test_tcp_is_a_connect_check_and_tls_hello_a_tls_handshake(base_path, hm_type
     assert f"{check} fastinter 500 fall 3 rise 2" in server_line(text, member.id)
 
 
-def test_ping_monitor_is_refused():
-    lb, listener, pool, _ = http_lb()
-    add_hm(pool, type=c.HM_PING)
-    with pytest.raises(UnsupportedFeature, match="PING"):
-        render_haproxy_config(lb, amphora_id=AMP_ID, base_path="/x")
+# PING monitors and allowed_cidrs: tests/unit/test_render_ping_cidrs.py
 
 
 @pytest.mark.parametrize("change", [
@@ -874,11 +863,11 @@ def test_tls_enabled_pool_encrypts_to_members(base_path):
         "no-sslv3 no-tlsv10 no-tlsv11 alpn h2,http/1.1")
 
 
-def test_pool_tls_files_are_refused_until_built():
+def test_pool_tls_references_without_their_files_are_refused():
     lb, listener, pool, _ = http_lb()
     pool.tls_enabled = True
     pool.ca_tls_container_ref = "http://barbican/v1/containers/x"
-    with pytest.raises(UnsupportedFeature, match="ca_tls_container_ref"):
+    with pytest.raises(RenderError, match="without their files"):
         render_haproxy_config(lb, amphora_id=AMP_ID, base_path="/x")
 
 

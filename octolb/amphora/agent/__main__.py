@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     nofile = raise_nofile_limit()
     conf.base_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     haproxy = HAProxyManager(conf.base_path, conf.haproxy_cmd, conf.amphora_id)
+    haproxy.install_helpers()  # before start_all: a configuration may name them
 
     stopping = threading.Event()
 

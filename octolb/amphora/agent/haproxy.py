@@ -7,7 +7,10 @@ Layout under ``base_path``::
     <lb_id>/haproxy.cfg.new-failed the last upload that failed validation
     <lb_id>/haproxy.pid            the master's pid
     <lb_id>/servers-state          `show servers state`, saved before each reload
+    <lb_id>/running.cfg            the configuration the running HAProxy serves (loaded
+                                   at start or reload, or reached by runtime changes)
     <lb_id>.sock                   the stats socket (as the rendered config declares it)
+    ping-wrapper.sh                the PING health check HAProxy runs (external-check)
 
 The master daemonises (``-W -D``) so it outlives the agent; a restarted agent finds
 it again through the pid file. HAProxy runs with ``base_path`` as its working
@@ -35,7 +38,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import cfgtext, process, stats
+from . import cfgtext, process, runtime, stats
 
 LOG = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ _LB_ID_RE = re.compile(f"^{LB_ID_PATTERN}$")
 
 CONFIG_FILE = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
+RUNNING_FILE = "running.cfg"
 SERVER_STATE_FILE = "servers-state"
 
 START_TIMEOUT = 10.0
@@ -54,6 +58,25 @@ RELOAD_RESIGNAL = 5.0
 STOP_TIMEOUT = 10.0
 SOFT_STOP_TIMEOUT = 3.0  # seconds granted to in-flight requests when HAProxy stops
 COMMAND_TIMEOUT = 60.0
+
+# What a PING health monitor runs: HAProxy's `external-check command <base_path>/<this>`
+# (the renderer uses the same name). HAProxy hands over the member's address as the third
+# argument and in HAPROXY_SERVER_ADDR, with an empty PATH. The address is checked to be
+# made of address characters only and is only ever passed quoted, as one argument.
+PING_SCRIPT = "ping-wrapper.sh"
+PING_SCRIPT_TEXT = """#!/bin/sh
+# PING health check of one member, run by HAProxy (external-check). Written by the octolb
+# amphora agent; rewritten at every start and configuration upload.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+addr=${HAPROXY_SERVER_ADDR:-$3}
+case "$addr" in
+    ""|*[!0-9A-Fa-f.:]*) exit 2 ;;
+    *:*) family=-6 ;;
+    *) family=-4 ;;
+esac
+exec ping "$family" -q -n -c 1 -w 1 -- "$addr" >/dev/null 2>&1
+"""
 
 
 class HAProxyError(Exception):
@@ -95,6 +118,10 @@ class HAProxyManager:
         self._masters: dict[str, int] = {}
         self._stopped: set[str] = set()  # LBs stopped on purpose: the watchdog leaves them
         self._missing: set[str] = set()  # LBs the watchdog found without HAProxy once
+        # Servers deleted at runtime that still had connections: in maintenance until
+        # the watchdog manages to delete them (or a reload/restart drops them).
+        self._leftovers: dict[str, set[str]] = {}
+        self._unchecked: set[str] = set()  # installed without `haproxy -c` (runtime-capable)
 
     # --- paths and files -------------------------------------------------------------
 
@@ -136,6 +163,22 @@ class HAProxyManager:
     def lock(self, lb_id: str) -> threading.RLock:
         with self._locks_guard:
             return self._locks.setdefault(lb_id, threading.RLock())
+
+    def install_helpers(self) -> None:
+        """Write the scripts a configuration may name (the PING check) into base_path;
+        unchanged files are left alone, a changed one is replaced atomically."""
+        path = self.base_path / PING_SCRIPT
+        try:
+            if path.read_text() == PING_SCRIPT_TEXT:
+                return
+        except (FileNotFoundError, UnicodeDecodeError):
+            pass
+        tmp = path.with_name(f".{PING_SCRIPT}.{os.getpid()}.{threading.get_ident()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+        with os.fdopen(fd, "w") as f:
+            f.write(PING_SCRIPT_TEXT)
+        os.chmod(tmp, 0o755)  # whatever the umask
+        os.replace(tmp, path)
 
     # --- facts -----------------------------------------------------------------------
 
@@ -195,19 +238,28 @@ class HAProxyManager:
         """Validate ``data`` with ``haproxy -c`` and make it the LB's configuration.
 
         Does not start or reload HAProxy. On failure the old configuration stays.
+        A file that differs from the running configuration only in servers HAProxy can
+        change at runtime is not checked here (HAProxy parses each of those lines when
+        the reload applies it; when that fails, the reload checks the file).
         """
         with self.lock(lb_id):
+            self.install_helpers()
             lb_dir = self.lb_dir(lb_id)
             lb_dir.mkdir(mode=0o700, exist_ok=True)
             staging = lb_dir / f"{CONFIG_FILE}.new"
             fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+            if self._runtime_capable(lb_id, data):
+                os.replace(staging, lb_dir / CONFIG_FILE)
+                self._unchecked.add(lb_id)
+                return
             rc, out = self._check(staging)
             if rc != 0:
                 os.replace(staging, lb_dir / f"{CONFIG_FILE}.new-failed")
                 raise InvalidConfig("Invalid request", out)
             os.replace(staging, lb_dir / CONFIG_FILE)
+            self._unchecked.discard(lb_id)
 
     def start(self, lb_id: str) -> None:
         with self.lock(lb_id):
@@ -215,20 +267,41 @@ class HAProxyManager:
             if self.master_pid(lb_id, thorough=True) is None:
                 self._start(lb_id)
 
-    def reload(self, lb_id: str) -> None:
-        """Load the installed configuration; start HAProxy if it is not running."""
+    def reload(self, lb_id: str) -> str:
+        """Load the installed configuration; start HAProxy if it is not running.
+
+        When only servers changed and HAProxy can change them at runtime, they are
+        changed through the stats socket instead of a reload (see runtime.py). Returns
+        how: "started", "reloaded" or "updated at runtime (...)".
+        """
         with self.lock(lb_id):
             self._require_config(lb_id)
             self._stopped.discard(lb_id)
             pid = self.master_pid(lb_id, thorough=True)
             if pid is None:
                 self._start(lb_id)
-                return
+                return "started"
+            applied = self._apply_at_runtime(lb_id)
+            if applied is not None:
+                return applied
+            config = self.read_config(lb_id) or b""
             rc, out = self._check(self.config_path(lb_id))
             if rc != 0:
+                if lb_id in self._unchecked:  # put back the file HAProxy runs
+                    self._unchecked.discard(lb_id)
+                    os.replace(self.config_path(lb_id),
+                               self.lb_dir(lb_id) / f"{CONFIG_FILE}.new-failed")
+                    self._write_file(self.config_path(lb_id),
+                                     self._running_path(lb_id).read_bytes())
+                    raise InvalidConfig("Invalid request", out)
                 raise HAProxyError("Installed configuration is invalid", out)
+            self._unchecked.discard(lb_id)
             self._save_server_state(lb_id)
+            self._running_path(lb_id).unlink(missing_ok=True)
             self._signal_reload(pid)
+            self._leftovers.pop(lb_id, None)
+            self._write_running(lb_id, config)
+            return "reloaded"
 
     def stop(self, lb_id: str) -> None:
         with self.lock(lb_id):
@@ -266,6 +339,7 @@ class HAProxyManager:
                     continue  # stopped or deleted while we waited for the lock
                 if self.master_pid(lb_id, thorough=True) is not None:
                     self._missing.discard(lb_id)
+                    self._reap_leftovers(lb_id)
                     continue
                 if lb_id not in self._missing:
                     # Seen missing once: a master in the middle of its re-exec can look
@@ -304,6 +378,8 @@ class HAProxyManager:
 
     def _start(self, lb_id: str) -> None:
         self._require_config(lb_id)
+        config = self.read_config(lb_id) or b""
+        self._running_path(lb_id).unlink(missing_ok=True)
         pid_path = self.pid_path(lb_id)
         pid_path.unlink(missing_ok=True)
         rc, out = self._run([
@@ -318,6 +394,8 @@ class HAProxyManager:
             # Ready when the master handles SIGUSR2: a reload sent earlier would be lost.
             if pid is not None and process.catches_signal(pid, signal.SIGUSR2):
                 LOG.info("HAProxy of %s started, master pid %d", lb_id, pid)
+                self._leftovers.pop(lb_id, None)
+                self._write_running(lb_id, config)
                 return
             if time.monotonic() >= deadline:
                 raise HAProxyError("HAProxy did not come up", out)
@@ -372,6 +450,113 @@ class HAProxyManager:
             self._masters.pop(lb_id, None)
             LOG.info("HAProxy of %s stopped (master pid %d)", lb_id, pid)
         self.pid_path(lb_id).unlink(missing_ok=True)
+
+    def _running_path(self, lb_id: str) -> Path:
+        return self.lb_dir(lb_id) / RUNNING_FILE
+
+    @staticmethod
+    def _write_file(target: Path, data: bytes) -> None:
+        tmp = target.with_name(target.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+
+    def _write_running(self, lb_id: str, config: bytes) -> None:
+        try:
+            self._write_file(self._running_path(lb_id), config)
+        except OSError as exc:  # without it the next change reloads: safe
+            LOG.warning("cannot record the running configuration of %s: %s", lb_id, exc)
+
+    def _runtime_capable(self, lb_id: str, data: bytes) -> bool:
+        """True when `data` differs from what the running HAProxy serves only in changes
+        the runtime API can make (see _apply_at_runtime)."""
+        try:
+            running = self._running_path(lb_id).read_bytes()
+        except OSError:
+            return False
+        if running == data or self.master_pid(lb_id) is None:
+            return False
+        if self._files_changed_since_load(lb_id):
+            return False
+        try:
+            return bool(runtime.plan(running.decode(errors="replace"),
+                                     data.decode(errors="replace")))
+        except runtime.NeedsReload:
+            return False
+
+    def _reap_leftovers(self, lb_id: str) -> None:
+        leftovers = self._leftovers.get(lb_id)
+        if not leftovers:
+            return
+        try:
+            remaining = runtime.reap(runtime.socket_query(self.stats_socket(lb_id)), leftovers)
+        except OSError as exc:
+            LOG.warning("cannot delete leftover servers of %s: %s", lb_id, exc)
+            return
+        if remaining != leftovers:
+            LOG.info("HAProxy of %s: deleted leftover %s", lb_id,
+                     ", ".join(sorted(leftovers - remaining)))
+        if remaining:
+            self._leftovers[lb_id] = remaining
+        else:
+            self._leftovers.pop(lb_id, None)
+
+    def _files_changed_since_load(self, lb_id: str) -> list[str]:
+        """Files of the LB's directory (certificates...) written after HAProxy loaded its
+        configuration: only a reload makes HAProxy read them again."""
+        own = {CONFIG_FILE, f"{CONFIG_FILE}.new", f"{CONFIG_FILE}.new-failed", PID_FILE,
+               SERVER_STATE_FILE, f"{SERVER_STATE_FILE}.tmp", RUNNING_FILE,
+               f"{RUNNING_FILE}.tmp", f"{CONFIG_FILE}.tmp"}
+        try:
+            loaded = self._running_path(lb_id).stat().st_mtime_ns
+            return sorted(
+                entry.name for entry in os.scandir(self.lb_dir(lb_id))
+                if entry.name not in own and entry.stat().st_mtime_ns > loaded)
+        except OSError as exc:
+            return [f"(cannot tell: {exc})"]
+
+    def _apply_at_runtime(self, lb_id: str) -> str | None:
+        """Change the servers of the running HAProxy to the installed file's through the
+        stats socket; None when a reload is needed (nothing known to be running, other
+        changes, or HAProxy refused a command: the reload then repairs everything)."""
+        try:
+            running = self._running_path(lb_id).read_bytes()
+        except OSError:
+            return None
+        installed = self.read_config(lb_id) or b""
+        if running == installed:
+            return None  # an explicit reload of the same file stays a reload
+        changed = self._files_changed_since_load(lb_id)
+        if changed:
+            LOG.info("HAProxy of %s needs a reload: %s changed", lb_id, ", ".join(changed))
+            return None
+        text = installed.decode(errors="replace")
+        try:
+            ops = runtime.plan(running.decode(errors="replace"), text)
+        except runtime.NeedsReload as exc:
+            LOG.info("HAProxy of %s needs a reload: %s", lb_id, exc)
+            return None
+        if not ops:
+            return None
+        query = runtime.socket_query(self.stats_socket(lb_id))
+        started = time.monotonic()
+        try:
+            leftovers = self._leftovers.get(lb_id, set()) | runtime.apply(query, ops)
+            runtime.verify(query, text, ops, frozenset(leftovers))
+        except (runtime.ApplyError, OSError) as exc:
+            LOG.warning("runtime change of %s failed, reloading instead: %s", lb_id, exc)
+            return None
+        self._unchecked.discard(lb_id)
+        if leftovers:
+            LOG.info("HAProxy of %s: %s in maintenance until their connections close",
+                     lb_id, ", ".join(sorted(leftovers)))
+            self._leftovers[lb_id] = leftovers
+        self._write_running(lb_id, installed)
+        summary = ", ".join(f"{op.kind} {op.backend}/{op.server}" for op in ops)
+        LOG.info("HAProxy of %s updated at runtime in %.1f ms: %s", lb_id,
+                 (time.monotonic() - started) * 1000, summary)
+        return f"updated at runtime ({len(ops)} change{'s' if len(ops) != 1 else ''})"
 
     def _save_server_state(self, lb_id: str) -> None:
         """Keep health states across the reload (used by ``server-state-file`` configs)."""

@@ -53,6 +53,7 @@ def op_error(status: int, message: str, details: str = "") -> Response:
 
 Handler = Callable[..., Response]
 _ID = f"({LB_ID_PATTERN})"
+_CERT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.pem")
 
 
 class AgentApp:
@@ -75,6 +76,12 @@ class AgentApp:
             ("PUT", re.compile(rf"/1\.0/loadbalancer/{_ID}/([A-Za-z]+)"), self.action),
             ("DELETE", re.compile(rf"/1\.0/listeners/{_ID}"), self.delete),
             ("PUT", re.compile(r"/1\.0/certificate"), self.update_certificate),
+            ("PUT", re.compile(rf"/1\.0/loadbalancer/{_ID}/certificates/([^/]+)"),
+             self.upload_lb_certificate),
+            ("GET", re.compile(rf"/1\.0/loadbalancer/{_ID}/certificates/([^/]+)"),
+             self.get_lb_certificate),
+            ("DELETE", re.compile(rf"/1\.0/loadbalancer/{_ID}/certificates/([^/]+)"),
+             self.delete_lb_certificate),
             ("PUT", re.compile(r"/1\.0/config"), self.update_agent_config),
         ]
 
@@ -133,8 +140,10 @@ class AgentApp:
         action = action.lower()
         if action not in ACTIONS:
             return op_error(400, "Invalid Request", f"Unknown action: {action}")
-        getattr(self.haproxy, action)(lb_id)
+        how = getattr(self.haproxy, action)(lb_id)
         past = {"start": "started", "stop": "stopped", "reload": "reloaded"}[action]
+        if action == "reload" and isinstance(how, str):
+            past = how  # "updated at runtime (...)" when no reload was needed
         return json_response(
             202, {"message": "OK", "details": f"haproxy daemon for {lb_id} {past}"}
         )
@@ -157,6 +166,44 @@ class AgentApp:
         os.replace(tmp, self.server_cert)
         return json_response(202, {"message": "OK"})
 
+
+    def _lb_certificate(self, lb_id: str, filename: str) -> Path | None:
+        """A tenant TLS file of the LB (`<name>.pem` in the LB's directory), or None for a
+        name that is not one."""
+        if not _CERT_NAME.fullmatch(filename):
+            return None
+        return self.haproxy.lb_dir(lb_id) / filename
+
+    def upload_lb_certificate(self, body: bytes, lb_id: str, filename: str) -> Response:
+        """Store a listener's certificate, CA, CRL or crt-list, mode 0600 (never logged)."""
+        path = self._lb_certificate(lb_id, filename)
+        if path is None:
+            return op_error(400, "Filename has wrong format")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        os.replace(tmp, path)
+        return json_response(200, {"message": "OK"}, ETag=hashlib.md5(body).hexdigest())
+
+    def get_lb_certificate(self, body: bytes, lb_id: str, filename: str) -> Response:
+        path = self._lb_certificate(lb_id, filename)
+        if path is None:
+            return op_error(400, "Filename has wrong format")
+        try:
+            digest = hashlib.md5(path.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            return op_error(404, "Certificate Not Found", f"No certificate with filename: "
+                            f"{filename}")
+        return json_response(200, {"md5sum": digest}, ETag=digest)
+
+    def delete_lb_certificate(self, body: bytes, lb_id: str, filename: str) -> Response:
+        path = self._lb_certificate(lb_id, filename)
+        if path is None:
+            return op_error(400, "Filename has wrong format")
+        path.unlink(missing_ok=True)
+        return json_response(200, {"message": "OK"})
 
     def update_agent_config(self, body: bytes) -> Response:
         """Replace the agent's configuration; the mutable options (heartbeat key,

@@ -21,12 +21,15 @@ import jinja2
 from octolb import constants as c
 from octolb.amphora.render import values as v
 from octolb.amphora.render.errors import RenderError, UnsupportedFeature
+from octolb.amphora.render.tls import ListenerTLSFiles, PoolTLSFiles, crt_list_name
+from octolb.amphora.render.tls import path as tls_path
 
 DEFAULT_USER_LOG_FORMAT = (
     "{{ project_id }} {{ lb_id }} %f %ci %cp %t %{+Q}r %ST %B %U %[ssl_c_verify] "
     "%{+Q}[ssl_c_s_dn] %b %s %Tt %tsc"
 )
 MAX_GLOBAL_MAXCONN = 1_000_000
+MAX_THREADS = 64  # HAProxy 2.6 as built by Debian (haproxy -vv: MAX_THREADS=64)
 # The API bounds connection_limit only by HAProxy's integer; a frontend never gets more
 # than the global maxconn (at most MAX_GLOBAL_MAXCONN), see render().
 MAX_CONNECTION_LIMIT = 2**31 - 1
@@ -36,7 +39,15 @@ PEER_PORT = 1025
 # peers section exists. 30 leaves a little room (the reference's "2 x maxconn + 30").
 FD_RESERVE = 30
 
-_HAPROXY_LISTENER_PROTOCOLS = {c.HTTP: "http", c.HTTPS: "tcp", c.TCP: "tcp"}
+_HAPROXY_LISTENER_PROTOCOLS = {c.HTTP: "http", c.HTTPS: "tcp", c.TCP: "tcp",
+                               c.TERMINATED_HTTPS: "http"}
+# TERMINATED_HTTPS insert_headers key -> the client-certificate fetch HAProxy sets it to
+_SSL_HEADERS = {"X-SSL-Client-Verify": "%[ssl_c_verify]", "X-SSL-Client-Has-Cert": "%[ssl_c_used]",
+                "X-SSL-Client-DN": "%{+Q}[ssl_c_s_dn]", "X-SSL-Client-CN": "%{+Q}[ssl_c_s_dn(cn)]",
+                "X-SSL-Issuer": "%{+Q}[ssl_c_i_dn]", "X-SSL-Client-SHA1": "%{+Q}[ssl_c_sha1,hex]",
+                "X-SSL-Client-Not-Before": "%{+Q}[ssl_c_notbefore]",
+                "X-SSL-Client-Not-After": "%{+Q}[ssl_c_notafter]"}
+_CLIENT_VERIFY = {"NONE": "none", "OPTIONAL": "optional", "MANDATORY": "required"}
 _POOL_MODES = {c.HTTP: "http", c.HTTPS: "tcp", c.TCP: "tcp"}
 _BALANCE = {c.ROUND_ROBIN: "roundrobin", c.LEAST_CONNECTIONS: "leastconn",
             c.SOURCE_IP: "source"}
@@ -46,6 +57,17 @@ _CLIENT_IP_HEADERS = {"X-Forwarded-IP": "%[src]", "X-Client-IP": "%[src]",
 _LOG_PLACEHOLDER = re.compile(r"\{\{\s*(project_id|lb_id)\s*\}\}")
 _HTTP_ONLY_LOG_VARS = re.compile(r"%(\{\+Q\})?(r|ST)(?![A-Za-z])")
 _TEMPLATES = Path(__file__).parent / "templates"
+# L7 rule compare_type -> ACL match method; the transaction variable that records which
+# REDIRECT_TO_POOL policy matched when later policies act in the http-request phase
+_L7_MATCH = {c.REGEX: "-m reg", c.STARTS_WITH: "-m beg", c.ENDS_WITH: "-m end",
+             c.CONTAINS: "-m sub", c.EQUAL_TO: "-m str"}
+L7_VAR = "txn.octolb_l7_policy"
+# The PING check HAProxy runs (`external-check command`): the agent writes this script into
+# its own base_path (octolb/amphora/agent/haproxy.py, PING_SCRIPT there too).
+PING_SCRIPT = "ping-wrapper.sh"
+# allowed_cidrs become `acl ... src <cidr>...` lines of at most this many networks each
+# (HAProxy takes at most 64 words on a line); lines with one ACL name are ORed.
+CIDRS_PER_ACL_LINE = 32
 
 
 # --- views handed to the template: every string in them is already safe to write ---
@@ -73,6 +95,9 @@ class ServerTls:
     ciphers: str | None
     no_versions: list[str]
     alpn: str | None
+    crt: str | None = None  # absolute paths of the pool's TLS files
+    ca_file: str | None = None
+    crl_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +130,7 @@ class Monitor:
     version: str | None = None
     host: str | None = None
     expect_rstatus: str | None = None
+    command: str | None = None  # kind "ping": the external-check script
 
 
 @dataclass(frozen=True)
@@ -135,6 +161,29 @@ class Frontend:
     inspect_delay: int
     log_format: str | None
     backends: list[Backend] = field(default_factory=list)
+    # allowed_cidrs in chunks of CIDRS_PER_ACL_LINE; empty: every source is let in
+    allowed_cidrs: list[list[str]] = field(default_factory=list)
+    # L7 policies, in the order their lines must appear (see _l7)
+    l7: list[L7Block] = field(default_factory=list)
+    # `http-response set-header` lines (HSTS)
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Acl:
+    """`acl <name> <criterion>[ <pattern>]`; `pattern` (with its `--`) is escaped already."""
+    name: str
+    criterion: str
+    pattern: str | None
+
+
+@dataclass(frozen=True)
+class L7Block:
+    """One policy's ACLs and its action line `<directive> if <condition>` (or a
+    `use_backend` line alone, with no ACLs, for a policy decided earlier)."""
+    acls: list[Acl]
+    directive: str
+    condition: str
 
 
 @dataclass(frozen=True)
@@ -178,15 +227,18 @@ def config_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def max_conn_for_fds(max_fds: int, *, listening_sockets: int = 1, peers: int = 0) -> int:
+def max_conn_for_fds(max_fds: int, *, listening_sockets: int = 1, peers: int = 0,
+                     threads: int = 1) -> int:
     """The largest global maxconn HAProxy 2.6 can start with under `max_fds` open files.
 
     HAProxy needs about 2 descriptors per connection plus a fixed reserve, one per
     listening socket and, with a peers section, 1 + 3 per peer; if that exceeds the open
     files limit it refuses to start ("Cannot raise FD limit"), and `haproxy -c` does not
-    notice. Never above (max_fds - 30) // 2.
+    notice. Never above (max_fds - 30) // 2. Each thread past the first takes 3 more
+    descriptors (its poller and wake-up pipe; measured with HAProxy 2.6 on this machine).
     """
-    reserve = FD_RESERVE + listening_sockets + (1 + 3 * peers if peers else 0)
+    reserve = (FD_RESERVE + listening_sockets + (1 + 3 * peers if peers else 0)
+               + 3 * (threads - 1))
     return (max_fds - reserve) // 2
 
 
@@ -208,6 +260,10 @@ def render_haproxy_config(
     hard_stop_after: str = "30s",
     stick_size: str = "10k",
     load_server_state: bool = False,
+    max_connections: int | None = None,
+    threads: int = 1,
+    tls_files: dict[str, ListenerTLSFiles] | None = None,
+    pool_tls_files: dict[str, PoolTLSFiles] | None = None,
 ) -> str:
     """The complete HAProxy configuration of `lb` as served by amphora `amphora_id`.
 
@@ -219,6 +275,12 @@ def render_haproxy_config(
     - `connection_logging`: `log global` + a per-frontend `log-format`; needs `log_target`
       (a unix socket path, `ip:port`, ...), since there is no rsyslog here.
     - Timeouts are the `[haproxy_amphora]` defaults (ms) used when a listener has none.
+    - `max_connections` (a flavor's `haproxy_maxconn`): the most connections the whole LB
+      accepts (global maxconn, and so every frontend's); None: the sum of the listeners'.
+    - `threads` (a flavor's `haproxy_nbthread`): HAProxy's nbthread.
+    - `tls_files`: per TERMINATED_HTTPS listener id, the names of its certificate, client
+      CA and CRL files in the LB's directory (render/tls.py); the controller uploads them.
+    - `pool_tls_files`: the same for pools with `tls_enabled` and TLS references.
 
     Raises RenderError for a value that cannot be written safely and UnsupportedFeature
     (a RenderError) for what this renderer does not implement.
@@ -232,7 +294,8 @@ def render_haproxy_config(
         timeout_member_connect=timeout_member_connect,
         timeout_member_data=timeout_member_data, timeout_tcp_inspect=timeout_tcp_inspect,
         hard_stop_after=hard_stop_after, stick_size=stick_size,
-        load_server_state=load_server_state,
+        load_server_state=load_server_state, max_connections=max_connections,
+        threads=threads, tls_files=tls_files, pool_tls_files=pool_tls_files,
     ).render()
 
 
@@ -257,8 +320,13 @@ class _Renderer:
                  user_log_format: str, default_connection_limit: int,
                  timeout_client_data: int, timeout_member_connect: int,
                  timeout_member_data: int, timeout_tcp_inspect: int, hard_stop_after: str,
-                 stick_size: str, load_server_state: bool) -> None:
+                 stick_size: str, load_server_state: bool,
+                 max_connections: int | None = None, threads: int = 1,
+                 tls_files: dict[str, ListenerTLSFiles] | None = None,
+                 pool_tls_files: dict[str, PoolTLSFiles] | None = None) -> None:
         self.lb = lb
+        self.tls_files = dict(tls_files or {})
+        self.pool_tls_files = dict(pool_tls_files or {})
         self.lb_id = v.uuid_id(lb.id, "load balancer id")
         self.amphora_id = v.uuid_id(amphora_id, "amphora id")
         self.base_path = v.absolute_path(base_path, "base_path")
@@ -279,6 +347,9 @@ class _Renderer:
         self.hard_stop_after = v.duration(hard_stop_after, "hard_stop_after")
         self.stick_size = v.size(stick_size, "stick_size")
         self.load_server_state = bool(load_server_state)
+        self.max_connections = (None if max_connections is None else v.integer(
+            max_connections, "max_connections", 1, MAX_GLOBAL_MAXCONN))
+        self.threads = v.integer(threads, "threads", 1, MAX_THREADS)
 
     # -- sections --
 
@@ -288,9 +359,11 @@ class _Renderer:
         limits = [self._connection_limit(listener) for listener in listeners]
         total = sum(limits)
         global_maxconn = total if 0 < total < MAX_GLOBAL_MAXCONN else MAX_GLOBAL_MAXCONN
+        if self.max_connections is not None:
+            global_maxconn = min(global_maxconn, self.max_connections)
         if self.max_fds is not None:
             ceiling = max_conn_for_fds(self.max_fds, listening_sockets=1 + len(listeners),
-                                       peers=len(peers))
+                                       peers=len(peers), threads=self.threads)
             if ceiling < 1:
                 raise RenderError(f"max_fds {self.max_fds} leaves no room for connections")
             global_maxconn = min(global_maxconn, ceiling)
@@ -309,6 +382,7 @@ class _Renderer:
             state_file=(f"{self.base_path}/{self.lb_id}/servers-state"
                         if self.load_server_state else None),
             maxconn=global_maxconn,
+            nbthread=self.threads,
             hard_stop_after=self.hard_stop_after,
             log_target=self.log_target if self.connection_logging else None,
             log_facility=self.log_facility,
@@ -317,6 +391,10 @@ class _Renderer:
             peers_section=peers_section,
             peers=peers,
             frontends=frontends,
+            # global `external-check` (+ `insecure-fork-wanted`, HAProxy >= 2.2) only when
+            # a rendered backend runs a PING check: forking stays forbidden otherwise.
+            external_check=any(be.monitor is not None and be.monitor.kind == "ping"
+                               for fe in frontends for be in fe.backends),
         )
         # Last line of defence: whatever happened above, no stray control character.
         for ch in text:
@@ -337,10 +415,6 @@ class _Renderer:
                 raise UnsupportedFeature(
                     f"listener {listener.id}: protocol {listener.protocol!r} is not "
                     f"supported by this renderer yet")
-            for policy in _get(listener, "l7policies", []):
-                if _enabled(policy) and _live(policy):
-                    raise UnsupportedFeature(
-                        f"listener {listener.id}: L7 policies are not supported yet")
             chosen.append(listener)
         return chosen
 
@@ -382,6 +456,10 @@ class _Renderer:
         if vip is None:
             raise RenderError(f"load balancer {self.lb_id} has no vip_address to bind")
         bind = v.endpoint(vip, listener.protocol_port, f"listener {listener.id} VIP")
+        response_headers: list[tuple[str, str]] = []
+        if listener.protocol == c.TERMINATED_HTTPS:
+            bind = f"{bind} {self._ssl_bind_options(listener)}"
+            response_headers = self._hsts(listener)
 
         backends = []
         default_backend = None
@@ -390,6 +468,7 @@ class _Renderer:
             backend = self._backend(pool, listener, mode, maxconn, peers_section)
             backends.append(backend)
             default_backend = backend.name
+        l7 = self._l7(listener, mode, maxconn, peers_section, backends)
 
         inspect = _get(listener, "timeout_tcp_inspect", self.timeout_tcp_inspect)
         return Frontend(
@@ -405,12 +484,173 @@ class _Renderer:
                                     0, c.MAX_TIMEOUT_MS),
             log_format=self._log_format(listener) if self.connection_logging else None,
             backends=backends,
+            allowed_cidrs=self._allowed_cidrs(listener),
+            l7=l7,
+            response_headers=response_headers,
         )
+
+    def _ssl_bind_options(self, listener: Any) -> str:
+        """`ssl crt-list ...` and the client-auth, cipher, version and ALPN options."""
+        what = f"listener {listener.id}"
+        files = self.tls_files.get(listener.id)
+        if files is None or not files.certificates:
+            raise RenderError(f"{what}: TERMINATED_HTTPS without its certificate files")
+        for name in files.certificates:  # named by the crt-list the controller uploads
+            tls_path(self.base_path, self.lb_id, name, what)
+        crt_list = tls_path(self.base_path, self.lb_id, crt_list_name(listener.id), what)
+        options = [f"ssl crt-list {crt_list}"]
+        if files.ca_file:
+            mode = _get(listener, "client_authentication", "NONE")
+            if mode not in _CLIENT_VERIFY:
+                raise RenderError(f"{what}: unknown client_authentication {mode!r}")
+            options.append(f"ca-file {tls_path(self.base_path, self.lb_id, files.ca_file, what)}"
+                           f" verify {_CLIENT_VERIFY[mode]}")
+            if files.crl_file:
+                options.append(
+                    f"crl-file {tls_path(self.base_path, self.lb_id, files.crl_file, what)}")
+        ciphers = _get(listener, "tls_ciphers")
+        if ciphers:
+            options.append(f"ciphers {v.ciphers(ciphers, f'{what} tls_ciphers')}")
+        versions = _get(listener, "tls_versions")
+        if versions:
+            options.extend(v.excluded_tls_versions(versions, f"{what} tls_versions"))
+        alpn = _get(listener, "alpn_protocols")
+        if alpn:
+            options.append(f"alpn {v.alpn_list(alpn, f'{what} alpn_protocols')}")
+        return " ".join(options)
+
+    def _hsts(self, listener: Any) -> list[tuple[str, str]]:
+        max_age = _get(listener, "hsts_max_age")
+        if max_age is None:
+            return []
+        seconds = v.integer(max_age, f"listener {listener.id} hsts_max_age", 0, 2**31 - 1)
+        value = f"max-age={seconds};"
+        if _get(listener, "hsts_include_subdomains", False):
+            value += " includeSubDomains;"
+        if _get(listener, "hsts_preload", False):
+            value += " preload;"
+        return [("Strict-Transport-Security", f'"{value}"')]
+
+    def _l7(self, listener: Any, mode: str, fullconn: int, peers_section: str | None,
+            backends: list[Backend]) -> list[L7Block]:
+        """The listener's L7 policies as frontend lines, first match wins.
+
+        As Octavia: in `position` order, each policy's enabled rules ANDed (`!` for
+        `invert`), a disabled policy or one without enabled rules left out, REDIRECT_TO_POOL
+        only when the pool is enabled (its backend is added to `backends` once). Unlike
+        Octavia's rendering, the order also holds across actions: HAProxy runs every
+        `http-request` rule before any `use_backend`, so a REDIRECT_TO_POOL policy that
+        precedes a REJECT or redirect one decides in the `http-request` phase (it records
+        its id in a transaction variable that the later policies then skip on) and its
+        `use_backend` follows the last `http-request` line.
+        """
+        if mode != "http":
+            return []
+        chosen = []
+        for policy in sorted(_get(listener, "l7policies", []),
+                             key=lambda p: _get(p, "position", 0)):
+            if not (_enabled(policy) and _live(policy)):
+                continue
+            rules = [r for r in _get(policy, "rules", []) if _enabled(r) and _live(r)]
+            if not rules:
+                continue
+            action = _get(policy, "action")
+            pool = getattr(policy, "redirect_pool", None)
+            if action == c.REDIRECT_TO_POOL and not (
+                    pool is not None and _enabled(pool) and _live(pool)):
+                continue
+            chosen.append((policy, rules, action, pool))
+        last_http_request = max((i for i, (_p, _r, action, _pl) in enumerate(chosen)
+                                 if action != c.REDIRECT_TO_POOL), default=-1)
+        blocks: list[L7Block] = []
+        decided: list[L7Block] = []  # use_backend lines of policies decided by a variable
+        for index, (policy, rules, action, pool) in enumerate(chosen):
+            pid = v.uuid_id(policy.id, "l7policy id")
+            what = f"l7policy {pid}"
+            acls = [self._acl(rule, what) for rule in rules]
+            terms = " ".join(("!" if _get(rule, "invert", False) else "") + acl.name
+                             for rule, acl in zip(rules, acls, strict=True))
+            guard = f"!{{ var({L7_VAR}) -m found }} " if decided else ""
+            if action == c.REDIRECT_TO_POOL:
+                backend = next((b for b in backends if b.name.startswith(f"{pool.id}:")),
+                               None)
+                if backend is None:
+                    backend = self._backend(pool, listener, mode, fullconn, peers_section)
+                    backends.append(backend)
+                if index < last_http_request:
+                    blocks.append(L7Block(acls, f"http-request set-var({L7_VAR}) str({pid})",
+                                          guard + terms))
+                    decided.append(L7Block([], f"use_backend {backend.name}",
+                                           f"{{ var({L7_VAR}) -m str {pid} }}"))
+                else:
+                    blocks.append(L7Block(acls, f"use_backend {backend.name}", terms))
+            elif action == c.REJECT:
+                blocks.append(L7Block(acls, "http-request deny", guard + terms))
+            elif action in (c.REDIRECT_TO_URL, c.REDIRECT_PREFIX):
+                kind, target = (("location", _get(policy, "redirect_url"))
+                                if action == c.REDIRECT_TO_URL
+                                else ("prefix", _get(policy, "redirect_prefix")))
+                code = v.redirect_code(_get(policy, "redirect_http_code", 302),
+                                       f"{what} redirect_http_code")
+                blocks.append(L7Block(
+                    acls, f"http-request redirect {kind} "
+                          f"{v.redirect_target(target, f'{what} redirect {kind}')} code {code}",
+                    guard + terms))
+            else:
+                raise RenderError(f"{what}: unknown action {action!r}")
+            if index == last_http_request:
+                blocks.extend(decided)
+        return blocks
+
+    def _acl(self, rule: Any, what: str) -> Acl:
+        """One rule as an ACL named after it (Octavia's mapping, amphora-and-controller
+        §9.8); the pattern follows `--`, so a value starting with `-` is not a flag."""
+        name = v.uuid_id(rule.id, f"{what} rule id")
+        rwhat = f"{what} rule {name}"
+        rtype, compare = rule.type, rule.compare_type
+        if rtype == c.L7RULE_SSL_CONN_HAS_CERT:
+            return Acl(name, "ssl_c_used", None)
+        if rtype == c.L7RULE_SSL_VERIFY_RESULT:
+            result = _get(rule, "value", "")
+            if not (isinstance(result, str) and result.isascii() and result.isdigit()):
+                raise RenderError(f"{rwhat}: SSL_VERIFY_RESULT needs an integer: {result!r}")
+            return Acl(name, f"ssl_c_verify eq {int(result)}", None)
+        if compare not in _L7_MATCH:
+            raise RenderError(f"{rwhat}: unknown compare_type {compare!r}")
+        match = _L7_MATCH[compare]
+        if rtype == c.L7RULE_HOST_NAME:
+            criterion = f"req.hdr(host) -i {match}"
+        elif rtype == c.L7RULE_PATH:
+            criterion = f"path {match}"
+        elif rtype == c.L7RULE_FILE_TYPE:
+            if compare not in (c.EQUAL_TO, c.REGEX):
+                raise RenderError(f"{rwhat}: FILE_TYPE compares with EQUAL_TO or REGEX only")
+            criterion = "path_end" if compare == c.EQUAL_TO else f"path_end {match}"
+        elif rtype == c.L7RULE_HEADER:
+            criterion = f"req.hdr({v.http_token(rule.key, f'{rwhat} key')}) {match}"
+        elif rtype == c.L7RULE_COOKIE:
+            criterion = f"req.cook({v.http_token(rule.key, f'{rwhat} key')}) {match}"
+        elif rtype == c.L7RULE_SSL_DN_FIELD:
+            criterion = f"ssl_c_s_dn({v.dn_field(rule.key, f'{rwhat} key')}) {match}"
+        else:
+            raise RenderError(f"{rwhat}: unknown rule type {rtype!r}")
+        return Acl(name, criterion, v.acl_pattern(rule.value, compare == c.REGEX,
+                                                  f"{rwhat} value"))
+
+    def _allowed_cidrs(self, listener: Any) -> list[list[str]]:
+        """The listener's allowed_cidrs, normalised and de-duplicated, in ACL-line chunks."""
+        cidrs = _get(listener, "allowed_cidrs", [])
+        if not isinstance(cidrs, list | tuple):
+            raise RenderError(f"listener {listener.id} allowed_cidrs must be a list: {cidrs!r}")
+        networks = list(dict.fromkeys(
+            v.cidr(cidr, f"listener {listener.id} allowed_cidrs") for cidr in cidrs))
+        return [networks[i:i + CIDRS_PER_ACL_LINE]
+                for i in range(0, len(networks), CIDRS_PER_ACL_LINE)]
 
     def _log_format(self, listener: Any) -> str:
         project_id = _get(self.lb, "project_id", "")
         fmt = self.user_log_format
-        if listener.protocol != c.HTTP:
+        if listener.protocol not in (c.HTTP, c.TERMINATED_HTTPS):
             fmt = _HTTP_ONLY_LOG_VARS.sub("-", fmt)
         parts = []
         last = 0
@@ -460,10 +700,15 @@ class _Renderer:
         if mode == "http":
             if pool_http and _truthy_header(headers.get("X-Forwarded-Port")):
                 set_headers.append(("X-Forwarded-Port", "%[dst_port]"))
-            if listener.protocol == c.HTTP and _truthy_header(headers.get("X-Forwarded-Proto")):
-                set_headers.append(("X-Forwarded-Proto", "http"))
+            if _truthy_header(headers.get("X-Forwarded-Proto")):
+                set_headers.append(("X-Forwarded-Proto", "https" if listener.protocol
+                                    == c.TERMINATED_HTTPS else "http"))
             if pool_http:
                 for name, expression in _CLIENT_IP_HEADERS.items():
+                    if _truthy_header(headers.get(name)):
+                        set_headers.append((name, expression))
+            if listener.protocol == c.TERMINATED_HTTPS:
+                for name, expression in _SSL_HEADERS.items():
                     if _truthy_header(headers.get(name)):
                         set_headers.append((name, expression))
 
@@ -538,7 +783,10 @@ class _Renderer:
             # that does not complete a TLS hello is down, as the monitor type promises.
             return Monitor(timeout=timeout, kind="tcp")
         if kind == c.HM_PING:
-            raise UnsupportedFeature(f"{what}: PING health monitors are not supported yet")
+            # One ICMP echo per check by the agent's script; the member's address reaches it
+            # from HAProxy (argument and environment), never through this file.
+            return Monitor(timeout=timeout, kind="ping",
+                           command=f"{self.base_path}/{PING_SCRIPT}")
         raise UnsupportedFeature(f"{what}: health monitor type {kind!r} is not supported "
                                  f"for HAProxy pools")
 
@@ -560,13 +808,22 @@ class _Renderer:
         )
 
     def _server_tls(self, pool: Any, what: str) -> ServerTls | None:
-        """Re-encryption to members (`tls_enabled`); certificate files are not built yet."""
+        """Re-encryption to members (`tls_enabled`), with the pool's client certificate, CA
+        and CRL files when it has references (named by `pool_tls_files`)."""
         if not _get(pool, "tls_enabled", False):
             return None
-        for ref in ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref"):
-            if _get(pool, ref):
-                raise UnsupportedFeature(f"{what}: {ref} (TLS files for members) is not "
-                                         f"supported yet")
+        paths: dict[str, str | None] = {"crt": None, "ca_file": None, "crl_file": None}
+        if any(_get(pool, ref) for ref in ("tls_container_ref", "ca_tls_container_ref",
+                                           "crl_container_ref")):
+            files = self.pool_tls_files.get(pool.id)
+            if files is None:
+                raise RenderError(f"{what}: TLS references without their files")
+            for key, name in (("crt", files.certificate), ("ca_file", files.ca_file),
+                              ("crl_file", files.crl_file)):
+                if name:
+                    paths[key] = tls_path(self.base_path, self.lb_id, name, what)
+            if paths["crl_file"] and not paths["ca_file"]:
+                raise RenderError(f"{what}: a CRL needs a CA")
         cipher_list = _get(pool, "tls_ciphers")
         versions = _get(pool, "tls_versions")
         alpn = _get(pool, "alpn_protocols")
@@ -575,6 +832,7 @@ class _Renderer:
             no_versions=(v.excluded_tls_versions(versions, f"{what} tls_versions")
                          if versions else []),
             alpn=v.alpn_list(alpn, f"{what} alpn_protocols") if alpn else None,
+            **paths,
         )
 
     def _server(self, member: Any, check: Check | None, persistence: Persistence | None,

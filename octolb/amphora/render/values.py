@@ -104,6 +104,19 @@ def bare_address(address: Any, what: str) -> str:
     return f"{ip.compressed}:" if ip.version == 6 else ip.compressed
 
 
+def cidr(value: Any, what: str) -> str:
+    """A source network for the `src` ACL of allowed_cidrs, in its network form
+    (`192.0.2.7/24` -> `192.0.2.0/24`); a bare address is a /32 or /128."""
+    reject_control(value, what)
+    if "%" in value:
+        raise RenderError(f"{what} has an IPv6 zone, which HAProxy cannot use: {value!r}")
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise RenderError(f"{what} is not an IPv4 or IPv6 CIDR: {value!r}") from None
+    return network.compressed
+
+
 def url_path(value: Any) -> str:
     """A health-check request target: RFC 3986 path and query; `'` escaped for HAProxy."""
     reject_control(value, "health monitor url_path")
@@ -255,4 +268,79 @@ def duration(value: Any, what: str) -> str:
         return f"{value}s"
     if not isinstance(value, str) or not _DURATION.fullmatch(value):
         raise RenderError(f"{what} must be a duration such as 30s: {value!r}")
+    return value
+
+
+# --- L7 policies and rules ---------------------------------------------------------------
+
+_HTTP_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,255}")
+_DN_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,254}")
+# RFC 3986 characters, `%` only as a percent-encoding: no space, quote, backslash or `%[`
+_REDIRECT_TARGET = re.compile(
+    r"https?://(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+_QUOTED_VALUE = re.compile(r'"[ -~]*"')
+_LINE_SPECIALS = ("\\", " ", "'", '"', "#")
+
+
+def _escape_line(value: str) -> str:
+    """One word for HAProxy's line parser, read back literally: backslash, space, quotes
+    and `#` get a backslash (quotes would open a quoted string, `#` a comment)."""
+    out = value
+    for ch in _LINE_SPECIALS:
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def http_token(value: Any, what: str) -> str:
+    """A header or cookie name (RFC 7230 token) as the argument of `req.hdr()` /
+    `req.cook()`: `#` and `'` escaped as for cookie_name; `,` and `)` cannot occur."""
+    reject_control(value, what)
+    if not _HTTP_TOKEN.fullmatch(value):
+        raise RenderError(f"{what} is not an HTTP token: {value!r}")
+    return value.replace("#", "\\#").replace("'", "\\\\\\'")
+
+
+def dn_field(value: Any, what: str) -> str:
+    """A distinguished-name attribute (`CN`, `OU`, `emailAddress`) for `ssl_c_s_dn()`."""
+    reject_control(value, what)
+    if not _DN_FIELD.fullmatch(value):
+        raise RenderError(f"{what} is not a distinguished name field: {value!r}")
+    return value
+
+
+def acl_pattern(value: Any, regex: bool, what: str) -> str:
+    """An L7 rule value as one ACL pattern, matched literally (or as the regex given).
+
+    A value wholly in double quotes is its content (Octavia's quoted header value, which
+    HAProxy unquotes too); the pattern is written after `--`, so a leading `-` is no
+    flag. Every character HAProxy's line parser treats specially is escaped, so the
+    pattern HAProxy compares with is exactly the tenant's text.
+    """
+    reject_control(value, what)
+    if not value:
+        raise RenderError(f"{what} is empty")
+    if len(value) > 255:
+        raise RenderError(f"{what} is longer than 255 characters")
+    if regex:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise RenderError(f"{what} is not a regular expression: {exc}") from None
+    elif _QUOTED_VALUE.fullmatch(value):
+        value = value[1:-1]
+    return "-- " + (_escape_line(value) if value else '""')
+
+
+def redirect_target(value: Any, what: str) -> str:
+    """The URL or prefix of `http-request redirect location|prefix`, a log-format
+    string there: `%` doubled, then escaped for the line parser."""
+    reject_control(value, what)
+    if not isinstance(value, str) or len(value) > 255 or not _REDIRECT_TARGET.fullmatch(value):
+        raise RenderError(f"{what} is not an http(s) URL: {value!r}")
+    return _escape_line(value.replace("%", "%%"))
+
+
+def redirect_code(value: Any, what: str) -> int:
+    if value not in c.REDIRECT_HTTP_CODES or isinstance(value, bool):
+        raise RenderError(f"{what} must be one of {c.REDIRECT_HTTP_CODES}: {value!r}")
     return value

@@ -8,13 +8,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from octolb import constants as c
-from octolb.api import auth, deps, locking
+from octolb.api import auth, deps, locking, quota
 from octolb.api.errors import (
     BadRequest,
     Conflict,
     InvalidOption,
     NotFound,
-    NotImplementedByProvider,
     ValidationFailure,
 )
 from octolb.api.query import list_resources, select_fields
@@ -47,11 +46,13 @@ _PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*(\?[A-Za-z0-9\-._~!$&'()*
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
 
-def get_hm(session: Session, hm_id: str, ctx: auth.Context) -> HealthMonitor:
+def get_hm(session: Session, hm_id: str, ctx: auth.Context,
+           action: str = "healthmonitor:get_one") -> HealthMonitor:
+    """The live health monitor, after the policy `action` passed for its project."""
     hm = session.get(HealthMonitor, hm_id)
     if hm is None or hm.provisioning_status == c.DELETED:
         raise NotFound("Health Monitor", hm_id)
-    auth.authorize(ctx, hm.project_id)
+    auth.enforce(ctx, action, hm.project_id)
     return hm
 
 
@@ -110,8 +111,9 @@ def _check_domain(http_version, domain_name) -> None:
 def list_hms(request: Request, session: Session = Depends(deps.db),
              ctx: auth.Context = Depends(auth.context)):
     where = [HealthMonitor.provisioning_status != c.DELETED]
-    if not ctx.is_admin:
-        where.append(HealthMonitor.project_id == ctx.project_id)
+    project = auth.list_scope(ctx, "healthmonitor", request)
+    if project is not None:
+        where.append(HealthMonitor.project_id == project)
     return list_resources(request, session, HealthMonitor, plural="healthmonitors",
                           columns=COLUMNS, render=schema.render, where=where)
 
@@ -121,7 +123,7 @@ async def create_hm(request: Request, session: Session = Depends(deps.db),
                     ctx: auth.Context = Depends(auth.context)):
     body = parse_body(await request.body(), "healthmonitor", schema.HealthMonitorPOST,
                       "health_monitor_")
-    pool = get_pool(session, body.pool_id, ctx)
+    pool = get_pool(session, body.pool_id, ctx, "healthmonitor:post")
     fields = sent(body)
     if body.type == c.HM_PING and not CONF.api_settings.allow_ping_health_monitors:
         raise BadRequest("The selected type is not allowed in this deployment: PING")
@@ -134,11 +136,9 @@ async def create_hm(request: Request, session: Session = Depends(deps.db),
                                 "UDP/SCTP.")
     _check_http_fields(body.type, body, fields)
     _check_domain(body.http_version, body.domain_name)
-    if body.type == c.HM_PING:
-        raise NotImplementedByProvider("PING health monitors are not available yet in this "
-                                       "release.")
     if pool.health_monitor is not None:
         raise Conflict("This pool already has a health monitor")
+    quota.check_and_reserve(session, pool.project_id, "health_monitor")
     locking.require_pool_active(pool)
     locking.take_lb(session, pool.load_balancer)
     is_http = body.type in HTTP_TYPES
@@ -171,7 +171,7 @@ async def update_hm(hm_id: str, request: Request, session: Session = Depends(dep
                     ctx: auth.Context = Depends(auth.context)):
     body = parse_body(await request.body(), "healthmonitor", schema.HealthMonitorPUT,
                       "health_monitor_")
-    hm = get_hm(session, hm_id, ctx)
+    hm = get_hm(session, hm_id, ctx, "healthmonitor:put")
     fields = sent(body)
     for f in ("delay", "timeout", "max_retries"):
         if f in fields and getattr(body, f) is None:
@@ -208,7 +208,7 @@ async def update_hm(hm_id: str, request: Request, session: Session = Depends(dep
 @router.delete("/healthmonitors/{hm_id}", status_code=204)
 def delete_hm(hm_id: str, request: Request, session: Session = Depends(deps.db),
               ctx: auth.Context = Depends(auth.context)):
-    hm = get_hm(session, hm_id, ctx)
+    hm = get_hm(session, hm_id, ctx, "healthmonitor:delete")
     pool = hm.pool
     locking.require_pool_active(pool)
     locking.take_lb(session, pool.load_balancer)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from octolb import constants as c
-from octolb.api import auth, deps, locking
+from octolb.api import auth, deps, listener_tls, locking, quota
 from octolb.api.errors import (
     APIError,
     BadRequest,
@@ -44,16 +46,18 @@ COLUMNS = {
 
 # What the amphora data path of this release delivers; the API accepts and validates the
 # rest and answers 501 as Octavia's providers do.
-SUPPORTED_PROTOCOLS = (c.HTTP, c.HTTPS, c.TCP)
+SUPPORTED_PROTOCOLS = (c.HTTP, c.HTTPS, c.TCP, c.TERMINATED_HTTPS)
 TIMEOUT_DEFAULTS = ("timeout_client_data", "timeout_member_connect", "timeout_member_data",
                     "timeout_tcp_inspect")
 
 
-def get_listener(session: Session, listener_id: str, ctx: auth.Context) -> Listener:
+def get_listener(session: Session, listener_id: str, ctx: auth.Context,
+                 action: str = "listener:get_one") -> Listener:
+    """The live listener, after the policy `action` passed for its project."""
     lis = session.get(Listener, listener_id)
     if lis is None or lis.provisioning_status == c.DELETED:
         raise NotFound("Listener", listener_id)
-    auth.authorize(ctx, lis.project_id)
+    auth.enforce(ctx, action, lis.project_id)
     return lis
 
 
@@ -97,40 +101,37 @@ def _check_insert_headers(protocol: str, headers: dict | None) -> None:
                              f"'{headers}'. Header {k} value must be 'true' or 'false'")
 
 
-def _check_tls_fields(protocol: str, body) -> None:
-    has_tls = bool(body.default_tls_container_ref or body.sni_container_refs
-                   or body.client_ca_tls_container_ref or body.client_crl_container_ref)
-    if protocol in (c.UDP, c.SCTP) and (has_tls or body.insert_headers):
-        raise ValidationFailure(f"{protocol} protocol listener does not support TLS.")
-    if has_tls and protocol not in (c.TERMINATED_HTTPS, c.PROMETHEUS):
-        raise ValidationFailure("Certificate container references are not allowed on "
-                                f"{protocol} protocol listeners.")
-    if protocol == c.TERMINATED_HTTPS and not (body.default_tls_container_ref
-                                                or body.sni_container_refs):
-        raise ValidationFailure("An SNI or default certificate container reference must be "
-                                f"provided for {protocol} protocol listeners.")
-    if (body.hsts_include_subdomains or body.hsts_preload) and body.hsts_max_age is None:
-        raise ValidationFailure("HSTS configuration options hsts_include_subdomains and "
-                                "hsts_preload only make sense if hsts_max_age is set as well.")
-    if body.hsts_max_age is not None and protocol != c.TERMINATED_HTTPS:
-        raise ValidationFailure("The HSTS feature can only be used for listeners using the "
-                                "TERMINATED_HTTPS protocol.")
-
-
 def _provider_supports(protocol: str, body) -> None:
     if protocol not in SUPPORTED_PROTOCOLS:
         raise NotImplementedByProvider(f"{protocol} listeners are not available yet in this "
                                        "release.")
-    if body.allowed_cidrs:
-        raise NotImplementedByProvider("allowed_cidrs is not available yet in this release.")
+
+
+def _allowed_cidrs(lb: LoadBalancer, cidrs: list[str] | None) -> list[str] | None:
+    """What is stored: the networks normalised (`192.0.2.7/24` -> `192.0.2.0/24`) and
+    de-duplicated in the order given; None (open to all) for null or []. Each must have
+    the IP version of the VIP."""
+    if not cidrs:
+        return None
+    vips = [lb.vip_address] if lb.vip_address else []
+    versions = {ipaddress.ip_address(vip).version for vip in vips}
+    networks = []
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr, strict=False)
+        if vips and network.version not in versions:
+            raise ValidationFailure(f"CIDR {cidr} IP version incompatible with all VIPs "
+                                    f"{vips} IP version.")
+        networks.append(network.compressed)
+    return list(dict.fromkeys(networks))
 
 
 @router.get("/listeners")
 def list_listeners(request: Request, session: Session = Depends(deps.db),
                    ctx: auth.Context = Depends(auth.context)):
     where = [Listener.provisioning_status != c.DELETED]
-    if not ctx.is_admin:
-        where.append(Listener.project_id == ctx.project_id)
+    project = auth.list_scope(ctx, "listener", request)
+    if project is not None:
+        where.append(Listener.project_id == project)
     return list_resources(request, session, Listener, plural="listeners", columns=COLUMNS,
                           render=schema.render, where=where)
 
@@ -139,12 +140,13 @@ def list_listeners(request: Request, session: Session = Depends(deps.db),
 async def create_listener(request: Request, session: Session = Depends(deps.db),
                           ctx: auth.Context = Depends(auth.context)):
     body = parse_body(await request.body(), "listener", schema.ListenerPOST, "listener_")
-    lb = get_lb(session, body.loadbalancer_id, ctx)
+    lb = get_lb(session, body.loadbalancer_id, ctx, "listener:post")
     pool = _check_default_pool(session, lb, body.protocol, body.default_pool_id)
+    quota.check_and_reserve(session, lb.project_id, "listener")
     locking.take_lb(session, lb)
     try:
         _check_insert_headers(body.protocol, body.insert_headers)
-        _check_tls_fields(body.protocol, body)
+        listener_tls.check(session, body.protocol, listener_tls.view(body), lb.project_id)
         family = c.L4_FAMILY[body.protocol]
         clash = session.scalar(select(Listener).where(
             Listener.load_balancer_id == lb.id, Listener.protocol_port == body.protocol_port,
@@ -153,6 +155,7 @@ async def create_listener(request: Request, session: Session = Depends(deps.db),
             raise Conflict("Another Listener on this Load Balancer is already using protocol "
                            f"{clash.protocol} and protocol_port {body.protocol_port}")
         _provider_supports(body.protocol, body)
+        allowed_cidrs = _allowed_cidrs(lb, body.allowed_cidrs)
     except APIError:
         session.rollback()
         raise
@@ -163,11 +166,17 @@ async def create_listener(request: Request, session: Session = Depends(deps.db),
         protocol_port=body.protocol_port, enabled=bool(body.admin_state_up),
         connection_limit=-1 if body.connection_limit is None else body.connection_limit,
         default_pool_id=body.default_pool_id,
-        insert_headers=body.insert_headers or {},
+        insert_headers=body.insert_headers or {}, allowed_cidrs=allowed_cidrs,
         provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
         tags=body.tags or [], client_authentication=body.client_authentication or "NONE",
-        tls_versions=body.tls_versions, alpn_protocols=body.alpn_protocols,
-        tls_ciphers=body.tls_ciphers,
+        default_tls_container_ref=body.default_tls_container_ref,
+        sni_container_refs=body.sni_container_refs or [],
+        client_ca_tls_container_ref=body.client_ca_tls_container_ref,
+        client_crl_container_ref=body.client_crl_container_ref,
+        hsts_max_age=body.hsts_max_age, hsts_include_subdomains=bool(body.hsts_include_subdomains),
+        hsts_preload=bool(body.hsts_preload),
+        **{k: (getattr(body, k) if getattr(body, k) is not None else default)
+           for k, default in listener_tls.defaults(body.protocol).items()},
         **{k: (getattr(body, k) if getattr(body, k) is not None else getattr(hap, k))
            for k in TIMEOUT_DEFAULTS})
     session.add(lis)
@@ -188,16 +197,19 @@ async def update_listener(listener_id: str, request: Request,
                           session: Session = Depends(deps.db),
                           ctx: auth.Context = Depends(auth.context)):
     body = parse_body(await request.body(), "listener", schema.ListenerPUT, "listener_")
-    lis = get_listener(session, listener_id, ctx)
+    lis = get_listener(session, listener_id, ctx, "listener:put")
     lb = lis.load_balancer
     fields = sent(body)
     pool = None
     if "default_pool_id" in fields:
         pool = _check_default_pool(session, lb, lis.protocol, body.default_pool_id)
     _check_insert_headers(lis.protocol, body.insert_headers)
-    _check_tls_fields(lis.protocol, body)
-    if body.allowed_cidrs:
-        raise NotImplementedByProvider("allowed_cidrs is not available yet in this release.")
+    tls_defaults = listener_tls.defaults(lis.protocol)
+    tls_changes = {f: (tls_defaults[f] if getattr(body, f) is None and f in tls_defaults
+                       else getattr(body, f)) for f in fields if f in listener_tls.FIELDS}
+    listener_tls.check(session, lis.protocol, listener_tls.view(lis, tls_changes),
+                       lis.project_id, fetch=set(tls_changes), update=True)
+    allowed_cidrs = _allowed_cidrs(lb, body.allowed_cidrs)
     locking.take_lb(session, lb)
     hap = CONF.haproxy_amphora
     for f in fields:
@@ -212,10 +224,14 @@ async def update_listener(listener_id: str, request: Request,
             lis.client_authentication = v or "NONE"
         elif f in ("insert_headers",):
             lis.insert_headers = v or {}
+        elif f == "allowed_cidrs":
+            lis.allowed_cidrs = allowed_cidrs
         elif f in ("tags", "sni_container_refs"):
             setattr(lis, f, v or [])
         elif f in ("hsts_include_subdomains", "hsts_preload"):
             setattr(lis, f, bool(v))
+        elif f in ("tls_ciphers", "tls_versions", "alpn_protocols"):
+            setattr(lis, f, tls_changes[f])
         else:
             setattr(lis, f, v)
     lis.provisioning_status = c.PENDING_UPDATE
@@ -228,7 +244,7 @@ async def update_listener(listener_id: str, request: Request,
 @router.delete("/listeners/{listener_id}", status_code=204)
 def delete_listener(listener_id: str, request: Request, session: Session = Depends(deps.db),
                     ctx: auth.Context = Depends(auth.context)):
-    lis = get_listener(session, listener_id, ctx)
+    lis = get_listener(session, listener_id, ctx, "listener:delete")
     locking.take_lb(session, lis.load_balancer)
     lis.provisioning_status = c.PENDING_DELETE
     session.commit()
@@ -239,5 +255,5 @@ def delete_listener(listener_id: str, request: Request, session: Session = Depen
 @router.get("/listeners/{listener_id}/stats")
 def listener_stats(listener_id: str, session: Session = Depends(deps.db),
                    ctx: auth.Context = Depends(auth.context)):
-    lis = get_listener(session, listener_id, ctx)
+    lis = get_listener(session, listener_id, ctx, "listener:get_stats")
     return {"stats": stats_view.for_listeners(session, [lis.id])}

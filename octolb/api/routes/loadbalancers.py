@@ -8,15 +8,19 @@ from oslo_utils import strutils
 from sqlalchemy.orm import Session
 
 from octolb import constants as c
-from octolb.api import auth, deps, locking
+from octolb.api import auth, deps, locking, quota
 from octolb.api.errors import APIError, BadRequest, NotFound, ValidationFailure
 from octolb.api.query import list_resources, select_fields
+from octolb.api.routes import availability_zones as zone_routes
+from octolb.api.routes import flavors as flavor_routes
 from octolb.api.schemas import load_balancer as schema
 from octolb.api.schemas.parse import parse_body, sent
 from octolb.config import CONF
+from octolb.db import flavors as flavors_db
 from octolb.db import stats as stats_view
 from octolb.db.models import LoadBalancer, new_id
 from octolb.network import local as network
+from octolb.network.base import network_driver
 
 router = APIRouter()
 
@@ -34,11 +38,14 @@ COLUMNS = {
 }
 
 
-def get_lb(session: Session, lb_id: str, ctx: auth.Context) -> LoadBalancer:
+def get_lb(session: Session, lb_id: str, ctx: auth.Context,
+           action: str = "loadbalancer:get_one") -> LoadBalancer:
+    """The live LB, after the policy `action` (e.g. `listener:post` for a child created on
+    it) passed for the LB's project."""
     lb = session.get(LoadBalancer, lb_id)
     if lb is None or lb.provisioning_status == c.DELETED:
         raise NotFound("Load Balancer", lb_id)
-    auth.authorize(ctx, lb.project_id)
+    auth.enforce(ctx, action, lb.project_id)
     return lb
 
 
@@ -51,8 +58,9 @@ def one(request: Request, lb: LoadBalancer) -> dict:
 def list_lbs(request: Request, session: Session = Depends(deps.db),
              ctx: auth.Context = Depends(auth.context)):
     where = [LoadBalancer.provisioning_status != c.DELETED]
-    if not ctx.is_admin:
-        where.append(LoadBalancer.project_id == ctx.project_id)
+    project = auth.list_scope(ctx, "loadbalancer", request)
+    if project is not None:
+        where.append(LoadBalancer.project_id == project)
     return list_resources(request, session, LoadBalancer, plural="loadbalancers",
                           columns=COLUMNS, render=schema.render, where=where)
 
@@ -67,7 +75,9 @@ async def create_lb(request: Request, session: Session = Depends(deps.db),
         raise ValidationFailure("Missing project ID in request where one is required. An "
                                 "administrator should check the keystone settings in the "
                                 "Octavia configuration.")
-    auth.authorize(ctx, project)
+    auth.enforce(ctx, "loadbalancer:post", project)
+    if body.vip_sg_ids:
+        auth.enforce(ctx, "loadbalancer:post:vip_sg_ids", project)
     if not (body.vip_port_id or body.vip_network_id or body.vip_subnet_id):
         raise ValidationFailure(
             "VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.")
@@ -77,10 +87,11 @@ async def create_lb(request: Request, session: Session = Depends(deps.db),
     if body.listeners or body.pools:
         raise APIError(f"Provider '{provider}' does not support a requested action: "
                        "fully populated load balancer creation is not available yet.", 501)
-    if body.flavor_id:
-        raise BadRequest("Invalid flavor_id.")
-    if body.availability_zone:
-        raise BadRequest("Invalid availability zone.")
+    flavor_meta: dict = {}
+    if body.flavor_id:  # the flavor profile's provider builds the LB
+        provider, flavor_meta = flavor_routes.for_new_lb(session, body.flavor_id, body.provider)
+    zone_meta = (zone_routes.for_new_lb(session, body.availability_zone, provider)
+                 if body.availability_zone else {})
     if body.vip_qos_policy_id:
         raise ValidationFailure("VIP QoS policy is not allowed in this deployment.")
     if body.vip_sg_ids or body.additional_vips:
@@ -89,26 +100,24 @@ async def create_lb(request: Request, session: Session = Depends(deps.db),
 
     lb_id = new_id()
     try:
-        subnet, port = network.resolve_vip(
-            session, port_id=body.vip_port_id, network_id=body.vip_network_id,
-            subnet_id=body.vip_subnet_id, address=body.vip_address)
-        if port is None:
-            port = network.create_port(session, subnet, ip_address=body.vip_address,
-                                       name=network.vip_port_name(lb_id),
-                                       device_id=f"lb-{lb_id}",
-                                       device_owner="Octavia", project_id=project)
-        else:
-            port.device_id, port.device_owner = f"lb-{lb_id}", "Octavia"
+        vip = network_driver().allocate_vip(
+            session, lb_id, project_id=project, port_id=body.vip_port_id,
+            network_id=body.vip_network_id, subnet_id=body.vip_subnet_id,
+            address=body.vip_address)
     except network.NetworkError as exc:
         raise APIError(exc.message, exc.status) from None
+    zone_routes.check_vip_network(zone_meta, vip.network_id)
+    quota.check_and_reserve(session, project, "load_balancer")
     lb = LoadBalancer(
         id=lb_id, project_id=project, name=body.name, description=body.description,
         enabled=bool(body.admin_state_up), provider=provider,
-        topology=CONF.controller_worker.loadbalancer_topology,
+        topology=flavor_meta.get(flavors_db.TOPOLOGY,
+                                 CONF.controller_worker.loadbalancer_topology),
+        flavor_id=body.flavor_id, availability_zone=body.availability_zone,
         provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
         tags=body.tags or [],
-        vip_address=next(f.ip_address for f in port.fixed_ips if f.subnet_id == subnet.id),
-        vip_port_id=port.id, vip_subnet_id=subnet.id, vip_network_id=subnet.network_id)
+        vip_address=vip.address, vip_port_id=vip.port_id, vip_subnet_id=vip.subnet_id,
+        vip_network_id=vip.network_id)
     session.add(lb)
     session.commit()
     deps.notify(request, lb.id)
@@ -126,8 +135,10 @@ async def update_lb(lb_id: str, request: Request, session: Session = Depends(dep
                     ctx: auth.Context = Depends(auth.context)):
     body = parse_body(await request.body(), "loadbalancer", schema.LoadBalancerPUT,
                       "load_balancer")
-    lb = get_lb(session, lb_id, ctx)
+    lb = get_lb(session, lb_id, ctx, "loadbalancer:put")
     fields = sent(body)
+    if "vip_sg_ids" in fields:
+        auth.enforce(ctx, "loadbalancer:put:vip_sg_ids", lb.project_id)
     if "vip_qos_policy_id" in fields and body.vip_qos_policy_id is not None:
         raise ValidationFailure("VIP QoS policy is not allowed in this deployment.")
     if "vip_sg_ids" in fields and body.vip_sg_ids:
@@ -151,7 +162,7 @@ async def update_lb(lb_id: str, request: Request, session: Session = Depends(dep
 @router.delete("/loadbalancers/{lb_id}", status_code=204)
 def delete_lb(lb_id: str, request: Request, session: Session = Depends(deps.db),
               ctx: auth.Context = Depends(auth.context)):
-    lb = get_lb(session, lb_id, ctx)
+    lb = get_lb(session, lb_id, ctx, "loadbalancer:delete")
     cascade = strutils.bool_from_string(request.query_params.get("cascade", "false"))
     live_children = [o for o in lb.listeners + lb.pools if o.provisioning_status != c.DELETED]
     if live_children and not cascade:
@@ -166,7 +177,7 @@ def delete_lb(lb_id: str, request: Request, session: Session = Depends(deps.db),
 @router.get("/loadbalancers/{lb_id}/stats")
 def lb_stats(lb_id: str, session: Session = Depends(deps.db),
              ctx: auth.Context = Depends(auth.context)):
-    lb = get_lb(session, lb_id, ctx)
+    lb = get_lb(session, lb_id, ctx, "loadbalancer:get_stats")
     return {"stats": stats_view.for_listeners(session, [lis.id for lis in lb.listeners])}
 
 
@@ -174,15 +185,13 @@ def lb_stats(lb_id: str, session: Session = Depends(deps.db),
 @router.get("/loadbalancers/{lb_id}/statuses")
 def lb_status(lb_id: str, session: Session = Depends(deps.db),
               ctx: auth.Context = Depends(auth.context)):
-    return schema.render_status_tree(get_lb(session, lb_id, ctx))
+    return schema.render_status_tree(get_lb(session, lb_id, ctx, "loadbalancer:get_status"))
 
 
 @router.put("/loadbalancers/{lb_id}/failover", status_code=202)
 def failover_lb(lb_id: str, request: Request, session: Session = Depends(deps.db),
                 ctx: auth.Context = Depends(auth.context)):
-    lb = get_lb(session, lb_id, ctx)
-    if not ctx.is_admin:
-        raise auth.Forbidden()
+    lb = get_lb(session, lb_id, ctx, "loadbalancer:put_failover")
     locking.take_lb(session, lb, allowed=(c.ACTIVE, c.ERROR), invalid_state_msg=True)
     lb.failover_requested = True  # the worker replaces the amphorae when it sees this
     session.commit()

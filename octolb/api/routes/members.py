@@ -7,14 +7,15 @@ from oslo_utils import strutils
 from sqlalchemy.orm import Session
 
 from octolb import constants as c
-from octolb.api import auth, deps, locking
+from octolb.api import auth, deps, locking, quota
 from octolb.api.errors import BadRequest, Conflict, InvalidOption, NotFound, ValidationFailure
 from octolb.api.query import list_resources, select_fields
 from octolb.api.routes.pools import get_pool
 from octolb.api.schemas import member as schema
 from octolb.api.schemas.parse import load_json, parse_body, sent, validate
 from octolb.config import CONF
-from octolb.db.models import Member, Pool, Subnet
+from octolb.db.models import Member, Pool
+from octolb.network.base import network_driver
 
 router = APIRouter()
 
@@ -43,7 +44,7 @@ def one(request: Request, m: Member) -> dict:
 def _check_new_member(session: Session, pool: Pool, body: schema.MemberPOST) -> None:
     if body.address in CONF.networking.reserved_ips:
         raise InvalidOption(body.address, "member address")
-    if body.subnet_id and session.get(Subnet, body.subnet_id) is None:
+    if body.subnet_id and not network_driver().subnet_exists(session, body.subnet_id):
         raise BadRequest(f"Subnet {body.subnet_id} not found.")
     if body.request_sriov:
         raise BadRequest("The load balancer flavor does not allow SR-IOV member ports.")
@@ -71,7 +72,7 @@ def _lock(session: Session, pool: Pool) -> None:
 @router.get("/pools/{pool_id}/members")
 def list_members(pool_id: str, request: Request, session: Session = Depends(deps.db),
                  ctx: auth.Context = Depends(auth.context)):
-    pool = get_pool(session, pool_id, ctx)
+    pool = get_pool(session, pool_id, ctx, "member:get_all")
     return list_resources(request, session, Member, plural="members", columns=COLUMNS,
                           render=schema.render,
                           where=[Member.pool_id == pool.id,
@@ -81,9 +82,10 @@ def list_members(pool_id: str, request: Request, session: Session = Depends(deps
 @router.post("/pools/{pool_id}/members", status_code=201)
 async def create_member(pool_id: str, request: Request, session: Session = Depends(deps.db),
                         ctx: auth.Context = Depends(auth.context)):
-    pool = get_pool(session, pool_id, ctx)
+    pool = get_pool(session, pool_id, ctx, "member:post")
     body = parse_body(await request.body(), "member", schema.MemberPOST, "member_")
     _check_new_member(session, pool, body)
+    quota.check_and_reserve(session, pool.project_id, "member")
     _lock(session, pool)
     dup = [m for m in pool.members
            if m.ip_address == body.address and m.protocol_port == body.protocol_port]
@@ -102,9 +104,12 @@ async def create_member(pool_id: str, request: Request, session: Session = Depen
 async def batch_update_members(pool_id: str, request: Request,
                                session: Session = Depends(deps.db),
                                ctx: auth.Context = Depends(auth.context)):
-    pool = get_pool(session, pool_id, ctx)
+    pool = get_pool(session, pool_id, ctx, "member:post")
     batch = _parse_batch(await request.body())
     additive = strutils.bool_from_string(request.query_params.get("additive_only", "false"))
+    auth.enforce(ctx, "member:put", pool.project_id)
+    if not additive:
+        auth.enforce(ctx, "member:delete", pool.project_id)
     wanted = [validate(schema.MemberPOST, raw, "members_.members") for raw in batch]
     existing = {(m.ip_address, m.protocol_port): m for m in pool.members
                 if m.provisioning_status != c.DELETED}
@@ -116,6 +121,9 @@ async def batch_update_members(pool_id: str, request: Request,
         seen.add(key)
         if key not in existing:
             _check_new_member(session, pool, body)
+    added = sum(1 for key in seen if key not in existing)
+    removed = 0 if additive else sum(1 for key in existing if key not in seen)
+    quota.check_and_reserve(session, pool.project_id, "member", added - removed)
     _lock(session, pool)
     for body in wanted:
         m = existing.get((body.address, body.protocol_port))
@@ -160,7 +168,7 @@ def _parse_batch(raw: bytes) -> list:
 @router.get("/pools/{pool_id}/members/{member_id}")
 def show_member(pool_id: str, member_id: str, request: Request,
                 session: Session = Depends(deps.db), ctx: auth.Context = Depends(auth.context)):
-    pool = get_pool(session, pool_id, ctx)
+    pool = get_pool(session, pool_id, ctx, "member:get_one")
     return one(request, get_member(session, pool, member_id))
 
 
@@ -168,7 +176,7 @@ def show_member(pool_id: str, member_id: str, request: Request,
 async def update_member(pool_id: str, member_id: str, request: Request,
                         session: Session = Depends(deps.db),
                         ctx: auth.Context = Depends(auth.context)):
-    pool = get_pool(session, pool_id, ctx)
+    pool = get_pool(session, pool_id, ctx, "member:put")
     m = get_member(session, pool, member_id)
     body = parse_body(await request.body(), "member", schema.MemberPUT, "member_")
     _lock(session, pool)
@@ -193,7 +201,7 @@ async def update_member(pool_id: str, member_id: str, request: Request,
 @router.delete("/pools/{pool_id}/members/{member_id}", status_code=204)
 def delete_member(pool_id: str, member_id: str, request: Request,
                   session: Session = Depends(deps.db), ctx: auth.Context = Depends(auth.context)):
-    pool = get_pool(session, pool_id, ctx)
+    pool = get_pool(session, pool_id, ctx, "member:delete")
     m = get_member(session, pool, member_id)
     _lock(session, pool)
     m.provisioning_status = c.PENDING_DELETE

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from octolb import constants as c
-from octolb.api import auth, deps, locking
+from octolb.api import auth, deps, listener_tls, locking, quota
 from octolb.api.errors import (
+    APIError,
     BadRequest,
     Conflict,
     NotFound,
@@ -34,11 +35,14 @@ COLUMNS = {
 _COOKIE_BAD = set(' \t,;\\"()/:;<=>?@[]{}')
 
 
-def get_pool(session: Session, pool_id: str, ctx: auth.Context) -> Pool:
+def get_pool(session: Session, pool_id: str, ctx: auth.Context,
+             action: str = "pool:get_one") -> Pool:
+    """The live pool, after the policy `action` (e.g. `member:post`) passed for its
+    project."""
     pool = session.get(Pool, pool_id)
     if pool is None or pool.provisioning_status == c.DELETED:
         raise NotFound("Pool", pool_id)
-    auth.authorize(ctx, pool.project_id)
+    auth.enforce(ctx, action, pool.project_id)
     return pool
 
 
@@ -87,16 +91,15 @@ def _provider_supports(protocol: str, algorithm: str | None, tls_enabled: bool |
     if protocol in (c.UDP, c.SCTP):
         raise NotImplementedByProvider(f"{protocol} pools are not available yet in this "
                                        "release.")
-    if tls_enabled:
-        raise NotImplementedByProvider("TLS to members is not available yet in this release.")
 
 
 @router.get("/pools")
 def list_pools(request: Request, session: Session = Depends(deps.db),
                ctx: auth.Context = Depends(auth.context)):
     where = [Pool.provisioning_status != c.DELETED]
-    if not ctx.is_admin:
-        where.append(Pool.project_id == ctx.project_id)
+    project = auth.list_scope(ctx, "pool", request)
+    if project is not None:
+        where.append(Pool.project_id == project)
     return list_resources(request, session, Pool, plural="pools", columns=COLUMNS,
                           render=schema.render, where=where)
 
@@ -109,7 +112,7 @@ async def create_pool(request: Request, session: Session = Depends(deps.db),
         raise ValidationFailure("Must provide at least one of: loadbalancer_id, listener_id")
     listener = None
     if body.listener_id:
-        listener = get_listener(session, body.listener_id, ctx)
+        listener = get_listener(session, body.listener_id, ctx, "pool:post")
         lb = listener.load_balancer
         if body.loadbalancer_id and body.loadbalancer_id != lb.id:
             raise ValidationFailure("The listener is not on the specified load balancer.")
@@ -119,21 +122,29 @@ async def create_pool(request: Request, session: Session = Depends(deps.db),
             raise ValidationFailure(f"The pool protocol '{body.protocol}' is invalid while "
                                     f"the listener protocol is '{listener.protocol}'.")
     else:
-        lb = get_lb(session, body.loadbalancer_id, ctx)
+        lb = get_lb(session, body.loadbalancer_id, ctx, "pool:post")
     sp = check_session_persistence(body.protocol, body.session_persistence)
     _provider_supports(body.protocol, body.lb_algorithm, body.tls_enabled)
     if listener is not None and listener.default_pool_id is not None:
         raise Conflict("This listener already has a default pool")
+    quota.check_and_reserve(session, lb.project_id, "pool")
     locking.take_lb(session, lb)
-    if body.crl_container_ref and not body.ca_tls_container_ref:
+    try:
+        listener_tls.check_pool(session, listener_tls.pool_view(body), lb.project_id)
+    except APIError:
         session.rollback()
-        raise ValidationFailure("A CA certificate reference is required to specify a "
-                                "revocation list.")
+        raise
+    tls_defaults = listener_tls.pool_defaults(bool(body.tls_enabled))
     pool = Pool(
         project_id=lb.project_id, load_balancer_id=lb.id, name=body.name,
         description=body.description, protocol=body.protocol,
         lb_algorithm=body.lb_algorithm, enabled=bool(body.admin_state_up),
         session_persistence=sp, tls_enabled=bool(body.tls_enabled),
+        tls_container_ref=body.tls_container_ref,
+        ca_tls_container_ref=body.ca_tls_container_ref,
+        crl_container_ref=body.crl_container_ref,
+        **{k: default if getattr(body, k) is None else getattr(body, k)
+           for k, default in tls_defaults.items()},
         provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
         tags=body.tags or [])
     session.add(pool)
@@ -157,7 +168,7 @@ def show_pool(pool_id: str, request: Request, session: Session = Depends(deps.db
 async def update_pool(pool_id: str, request: Request, session: Session = Depends(deps.db),
                       ctx: auth.Context = Depends(auth.context)):
     body = parse_body(await request.body(), "pool", schema.PoolPUT, "pool_")
-    pool = get_pool(session, pool_id, ctx)
+    pool = get_pool(session, pool_id, ctx, "pool:put")
     fields = sent(body)
     sp = pool.session_persistence
     if "session_persistence" in fields:
@@ -166,6 +177,15 @@ async def update_pool(pool_id: str, request: Request, session: Session = Depends
     if "lb_algorithm" in fields and body.lb_algorithm is None:
         raise BadRequest("None is not a valid option for lb_algorithm")
     _provider_supports(pool.protocol, body.lb_algorithm, body.tls_enabled)
+    tls_changes = {f: getattr(body, f) for f in fields if f in listener_tls.POOL_FIELDS}
+    if tls_changes:
+        merged = listener_tls.pool_view(pool, tls_changes)
+        tls_defaults = listener_tls.pool_defaults(merged["tls_enabled"])
+        for f in tls_defaults:  # null restores the default
+            if f in tls_changes and tls_changes[f] is None:
+                merged[f] = tls_changes[f] = tls_defaults[f]
+        listener_tls.check_pool(session, merged, pool.project_id, fetch=set(tls_changes),
+                                update=True)
     locking.take_lb(session, pool.load_balancer)
     for f in fields:
         v = getattr(body, f)
@@ -177,6 +197,8 @@ async def update_pool(pool_id: str, request: Request, session: Session = Depends
             pool.tags = v or []
         elif f == "tls_enabled":
             pool.tls_enabled = bool(v)
+        elif f in ("tls_ciphers", "tls_versions", "alpn_protocols"):
+            setattr(pool, f, tls_changes[f])
         else:
             setattr(pool, f, v)
     pool.provisioning_status = c.PENDING_UPDATE
@@ -189,7 +211,10 @@ async def update_pool(pool_id: str, request: Request, session: Session = Depends
 @router.delete("/pools/{pool_id}", status_code=204)
 def delete_pool(pool_id: str, request: Request, session: Session = Depends(deps.db),
                 ctx: auth.Context = Depends(auth.context)):
-    pool = get_pool(session, pool_id, ctx)
+    pool = get_pool(session, pool_id, ctx, "pool:delete")
+    in_use = [p for p in pool.l7policies if p.provisioning_status != c.DELETED]
+    if in_use:
+        raise Conflict(f"Pool {pool.id} is in use by L7 policy {in_use[0].id}")
     locking.take_lb(session, pool.load_balancer)
     pool.provisioning_status = c.PENDING_DELETE
     locking.mark_pending_update(*locking.listeners_of_pool(pool))

@@ -6,20 +6,15 @@ from fastapi import APIRouter, Depends, Request
 
 from octolb import constants as c
 from octolb.api import auth
-from octolb.api.errors import BadRequest, Forbidden
+from octolb.api.errors import BadRequest
 from octolb.api.query import select_fields
+from octolb.api.schemas.provider_data import AZ_CAPABILITIES, FLAVOR_CAPABILITIES
 from octolb.config import CONF
 
 router = APIRouter()
 
-# What the octolb amphora driver honours in a flavor profile today (Octavia's driver lists
+# What the octolb amphora driver honours in flavor and AZ profiles (Octavia's driver lists
 # more: compute_flavor, amp_image_tag, sriov_vip, ... which mean nothing for local amphorae).
-FLAVOR_CAPABILITIES = [
-    {"name": "loadbalancer_topology",
-     "description": "The load balancer topology. One of: SINGLE - One amphora per load "
-                    "balancer."},
-]
-AZ_CAPABILITIES: list[dict] = []
 
 
 def _enabled(provider: str) -> None:
@@ -34,7 +29,8 @@ def _filtered(items: list[dict], request: Request) -> list[dict]:
 
 
 @router.get("/providers")
-def list_providers(request: Request, ctx: auth.Context = Depends(auth.context)):
+def list_providers(request: Request,
+                   ctx: auth.Context = Depends(auth.require("provider:get_all"))):
     return {"providers": [
         select_fields({"name": p, "description": c.PROVIDERS.get(p, "")}, request)
         for p in CONF.api_settings.enabled_provider_drivers]}
@@ -42,17 +38,14 @@ def list_providers(request: Request, ctx: auth.Context = Depends(auth.context)):
 
 @router.get("/providers/{provider}/flavor_capabilities")
 def flavor_capabilities(provider: str, request: Request,
-                        ctx: auth.Context = Depends(auth.context)):
-    if not ctx.is_admin:
-        raise Forbidden()
+                        ctx: auth.Context = Depends(auth.require("provider-flavor:get_all"))):
     _enabled(provider)
     return {"flavor_capabilities": _filtered(FLAVOR_CAPABILITIES, request)}
 
 
 @router.get("/providers/{provider}/availability_zone_capabilities")
 def availability_zone_capabilities(provider: str, request: Request,
-                                   ctx: auth.Context = Depends(auth.context)):
-    if not ctx.is_admin:
-        raise Forbidden()
+                                   ctx: auth.Context = Depends(
+                                       auth.require("provider-availability-zone:get_all"))):
     _enabled(provider)
     return {"availability_zone_capabilities": _filtered(AZ_CAPABILITIES, request)}

@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+import ipaddress
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
 from octolb import constants as c
 from octolb.api.schemas import types as t
-from octolb.api.schemas.common import ids, owned
+from octolb.api.schemas.common import ids, live, owned
 
 Timeout = t.Int(0, c.MAX_TIMEOUT_MS)
+
+
+def _cidr(v: Any) -> str:
+    """One allowed_cidrs entry: an IPv4 or IPv6 network (host bits allowed, normalised
+    later); no IPv6 zone."""
+    if isinstance(v, str) and "%" not in v:
+        try:
+            ipaddress.ip_network(v, strict=False)
+            return v
+        except ValueError:
+            pass
+    raise ValueError("Value should be IPv4 or IPv6 CIDR format")
+
+
+def _cidr_list(v: Any) -> list | None:
+    if v is not None and not isinstance(v, list):
+        raise ValueError(f"Value not a valid list: {v}")
+    return v
+
+
+Cidrs = Annotated[list[Annotated[str, BeforeValidator(_cidr)]] | None,
+                  BeforeValidator(_cidr_list)]
 
 
 class _ListenerCommon(t.Body):
@@ -25,7 +52,7 @@ class _ListenerCommon(t.Body):
     timeout_member_connect: Timeout = None
     timeout_member_data: Timeout = None
     timeout_tcp_inspect: Timeout = None
-    allowed_cidrs: list[t.String(64)] | None = None
+    allowed_cidrs: Cidrs = None
     tls_ciphers: t.String(2048) = None
     tls_versions: list[t.String(32)] | None = None
     alpn_protocols: list[t.String(32)] | None = None
@@ -61,7 +88,8 @@ def render(lis) -> dict:
         "client_authentication": lis.client_authentication or "NONE",
         "client_crl_container_ref": lis.client_crl_container_ref,
         "insert_headers": dict(lis.insert_headers or {}),
-        "l7policies": [],
+        "l7policies": ids(sorted(live(getattr(lis, "l7policies", None) or []),
+                                 key=lambda p: p.position)),
         "loadbalancers": [{"id": lis.load_balancer_id}],
         "timeout_client_data": lis.timeout_client_data,
         "timeout_member_connect": lis.timeout_member_connect,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from octolb.api.schemas import types as t
 from octolb.api.schemas.common import ids, live, owned
+from octolb.db.models import l7_redirect_pools
 
 
 class LoadBalancerPOST(t.Body):
@@ -69,8 +70,9 @@ def render_status_tree(lb) -> dict:
     listeners = []
     for lis in live(lb.listeners):
         pools = []
-        pool = lis.default_pool
-        if pool is not None and pool.provisioning_status != "DELETED":
+        used = [lis.default_pool, *l7_redirect_pools(lis)]
+        for pool in dict.fromkeys(p for p in used if p is not None and p.provisioning_status
+                                  != "DELETED"):
             hm = pool.health_monitor
             pools.append(base(
                 pool,

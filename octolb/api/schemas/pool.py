@@ -5,6 +5,7 @@ from __future__ import annotations
 from octolb import constants as c
 from octolb.api.schemas import types as t
 from octolb.api.schemas.common import ids, live, owned
+from octolb.db.models import pool_listeners
 
 
 class SessionPersistence(t.Body):
@@ -58,7 +59,7 @@ def render(pool) -> dict:
         "lb_algorithm": pool.lb_algorithm,
         "session_persistence": render_session_persistence(pool.session_persistence),
         "loadbalancers": [{"id": pool.load_balancer_id}],
-        "listeners": ids(live(pool.listeners)),
+        "listeners": ids(live(pool_listeners(pool))),
         "members": ids(live(pool.members)),
         "tls_enabled": bool(pool.tls_enabled),
         "tls_container_ref": pool.tls_container_ref,

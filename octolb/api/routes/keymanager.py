@@ -1,0 +1,462 @@
+"""The built-in key manager's API (Barbican v1 shapes) under `/key-manager`: version
+discovery at its root (python-barbicanclient negotiates the microversion there), secrets
+(store, show, payload, list, delete) and containers (generic, certificate, rsa).
+
+Its own root, like `/network`, because the clients discover versions at the key-manager
+endpoint's root. Errors use Barbican's body `{"code", "title", "description"}`, which
+barbicanclient prints. A project sees only its own secrets and containers (admin: all).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from octolb.api import auth, deps
+from octolb.certs import store
+from octolb.config import CONF
+from octolb.db.models import Secret, SecretContainer
+
+router = APIRouter(prefix="/key-manager")
+
+MIN_VERSION, MAX_VERSION = "1.0", "1.1"
+# Barbican's default limit is 20000 bytes; a CA bundle may be larger than that
+MAX_PAYLOAD_BYTES = 65536
+DEFAULT_LIMIT, MAX_LIMIT = 10, 100
+TEXT_TYPES = ("text/plain", "text/plain;charset=utf-8", "text/plain; charset=utf-8")
+BINARY_TYPES = ("application/octet-stream", "application/pkcs8", "application/pkix-cert",
+                "application/pkcs12", "application/pkix-crl")
+_TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 406: "Not Acceptable",
+           413: "Request Entity Too Large", 415: "Unsupported Media Type"}
+
+
+class KMError(Exception):
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def _error(status: int, description: str) -> JSONResponse:
+    return JSONResponse({"code": status, "title": _TITLES.get(status, "Error"),
+                         "description": description}, status_code=status)
+
+
+def _base(request: Request) -> str:
+    base = CONF.api_settings.api_base_uri or str(request.base_url)
+    return f"{base.rstrip('/')}/key-manager"
+
+
+def _ts(value: dt.datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S") if value else None
+
+
+def _project(ctx: auth.Context) -> str:
+    if not ctx.project_id:
+        raise KMError(403, "A project is required to use the key manager.")
+    return ctx.project_id
+
+
+def _uuid_or_404(value: str, what: str) -> str:
+    try:
+        return store.parse_ref(f"v1/{what}s/{value}").id
+    except store.ForeignRef:
+        raise KMError(404, f"{what.capitalize()} not found.") from None
+
+
+async def _json(request: Request) -> dict:
+    raw = await request.body()
+    if len(raw) > 4 * MAX_PAYLOAD_BYTES:
+        raise KMError(413, "Request body too large.")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise KMError(400, "Malformed JSON") from None
+    if not isinstance(body, dict):
+        raise KMError(400, "The request body must be a JSON object.")
+    return body
+
+
+def _opt_str(body: dict, key: str, limit: int = 255) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit or any(
+            ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise KMError(400, f"Invalid '{key}': a string of at most {limit} printable "
+                      "characters is expected.")
+    return value
+
+
+def _guard(handler):
+    """Turn KMError into Barbican's error body (FastAPI handlers stay linear)."""
+    import functools
+    import inspect
+
+    if inspect.iscoroutinefunction(handler):
+        @functools.wraps(handler)
+        async def wrapped_async(*args, **kwargs):
+            try:
+                return await handler(*args, **kwargs)
+            except KMError as exc:
+                return _error(exc.status, exc.description)
+        return wrapped_async
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except KMError as exc:
+            return _error(exc.status, exc.description)
+    return wrapped
+
+
+# --- version discovery --------------------------------------------------------------
+
+def _version(request: Request) -> dict:
+    return {"id": "v1", "status": "CURRENT", "min_version": MIN_VERSION,
+            "max_version": MAX_VERSION,
+            "links": [{"rel": "self", "href": f"{_base(request)}/v1/"},
+                      {"rel": "describedby", "type": "text/html",
+                       "href": "https://docs.openstack.org/"}],
+            "media-types": [{"base": "application/json",
+                             "type": "application/vnd.openstack.key-manager-v1+json"}]}
+
+
+@router.get("")
+@router.get("/")
+def versions(request: Request):
+    return {"versions": {"values": [_version(request)]}}
+
+
+@router.get("/v1")
+@router.get("/v1/")
+def version_v1(request: Request):
+    return {"version": _version(request)}
+
+
+# --- secrets ------------------------------------------------------------------------
+
+def render_secret(request: Request, s: Secret) -> dict:
+    doc = {
+        "secret_ref": f"{_base(request)}/v1/secrets/{s.id}", "name": s.name,
+        "status": "ACTIVE", "secret_type": s.secret_type, "algorithm": s.algorithm,
+        "bit_length": s.bit_length, "mode": s.mode, "expiration": _ts(s.expiration),
+        "creator_id": s.creator_id, "created": _ts(s.created_at),
+        "updated": _ts(s.updated_at or s.created_at), "consumers": [],
+    }
+    if s.payload is not None:
+        doc["content_types"] = {"default": s.content_type or "application/octet-stream"}
+    return doc
+
+
+def _decode_payload(body: dict) -> tuple[bytes | None, str | None]:
+    """The payload bytes and the content type they are served with, by Barbican's rules."""
+    payload = body.get("payload")
+    ctype = body.get("payload_content_type")
+    encoding = body.get("payload_content_encoding")
+    if payload is None:
+        if ctype is not None or encoding is not None:
+            raise KMError(400, "payload_content_type and payload_content_encoding need a "
+                          "payload.")
+        return None, None
+    if not isinstance(payload, str) or not payload.strip():
+        raise KMError(400, "If 'payload' is specified, it must be a non-empty string.")
+    if not isinstance(ctype, str):
+        raise KMError(400, "If 'payload' is supplied, 'payload_content_type' must also be "
+                      "supplied.")
+    ctype = ctype.strip().lower()
+    if ctype in TEXT_TYPES:
+        if encoding is not None:
+            raise KMError(400, "payload_content_encoding is not allowed with payload_"
+                          "content_type text/plain.")
+        data = payload.encode("utf-8")
+        ctype = "text/plain"
+    elif ctype in BINARY_TYPES:
+        if encoding != "base64":
+            raise KMError(400, "payload_content_encoding 'base64' is required for "
+                          f"payload_content_type {ctype}.")
+        try:
+            data = base64.b64decode(payload.encode("ascii"), validate=True)
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            raise KMError(400, "The payload is not valid base64.") from None
+    else:
+        raise KMError(400, f"payload_content_type {ctype!r} is not supported; use "
+                      f"one of {', '.join(TEXT_TYPES[:1] + BINARY_TYPES)}.")
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise KMError(413, f"The payload is larger than {MAX_PAYLOAD_BYTES} bytes.")
+    if not data:
+        raise KMError(400, "If 'payload' is specified, it must be non-empty.")
+    return data, ctype
+
+
+def _expiration(value) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise KMError(400, f"Invalid expiration {value!r}: an ISO 8601 date is "
+                      "expected.") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    if when <= dt.datetime.now(dt.UTC).replace(tzinfo=None):
+        raise KMError(400, "'expiration' is before current time")
+    return when
+
+
+@router.post("/v1/secrets", status_code=201)
+@router.post("/v1/secrets/", status_code=201, include_in_schema=False)
+@_guard
+async def create_secret(request: Request, session: Session = Depends(deps.db),
+                        ctx: auth.Context = Depends(auth.context)):
+    project = _project(ctx)
+    body = await _json(request)
+    secret_type = body.get("secret_type") or "opaque"
+    if secret_type not in store.SECRET_TYPES:
+        raise KMError(400, f"Invalid secret_type {secret_type!r}: one of "
+                      f"{', '.join(store.SECRET_TYPES)}.")
+    bit_length = body.get("bit_length")
+    if bit_length is not None and (isinstance(bit_length, bool) or not isinstance(
+            bit_length, int) or bit_length <= 0):
+        raise KMError(400, "'bit_length' must be a positive integer.")
+    name = _opt_str(body, "name")
+    algorithm, mode = _opt_str(body, "algorithm"), _opt_str(body, "mode")
+    expiration = _expiration(body.get("expiration"))
+    payload, ctype = _decode_payload(body)
+    secret = store.store_secret(
+        session, project_id=project, creator_id=ctx.user_id, name=name,
+        secret_type=secret_type, content_type=ctype, payload=payload, algorithm=algorithm,
+        bit_length=bit_length, mode=mode, expiration=expiration)
+    session.commit()
+    return JSONResponse({"secret_ref": f"{_base(request)}/v1/secrets/{secret.id}"},
+                        status_code=201)
+
+
+def _page(request: Request, kind: str, total: int, limit: int, offset: int) -> dict:
+    out: dict = {"total": total}
+    url = f"{_base(request)}/v1/{kind}"
+    if offset + limit < total:
+        out["next"] = f"{url}?limit={limit}&offset={offset + limit}"
+    if offset > 0:
+        out["previous"] = f"{url}?limit={limit}&offset={max(0, offset - limit)}"
+    return out
+
+
+def _limit_offset(request: Request) -> tuple[int, int]:
+    try:
+        limit = int(request.query_params.get("limit", DEFAULT_LIMIT))
+        offset = int(request.query_params.get("offset", 0))
+    except ValueError:
+        raise KMError(400, "limit and offset must be integers.") from None
+    return max(1, min(limit, MAX_LIMIT)), max(0, offset)
+
+
+@router.get("/v1/secrets")
+@router.get("/v1/secrets/", include_in_schema=False)
+@_guard
+def list_secrets(request: Request, session: Session = Depends(deps.db),
+                 ctx: auth.Context = Depends(auth.context)):
+    project = _project(ctx)
+    limit, offset = _limit_offset(request)
+    q = request.query_params
+    where = [Secret.project_id == project]
+    for param, column in (("name", Secret.name), ("alg", Secret.algorithm),
+                          ("mode", Secret.mode), ("secret_type", Secret.secret_type)):
+        if q.get(param):
+            where.append(column == q[param])
+    if q.get("bits"):
+        try:
+            where.append(Secret.bit_length == int(q["bits"]))
+        except ValueError:
+            raise KMError(400, "bits must be an integer.") from None
+    total = session.scalar(select(func.count()).select_from(Secret).where(*where)) or 0
+    rows = session.scalars(select(Secret).where(*where)
+                           .order_by(Secret.created_at, Secret.id)
+                           .limit(limit).offset(offset))
+    return {"secrets": [render_secret(request, s) for s in rows],
+            **_page(request, "secrets", total, limit, offset)}
+
+
+def _secret(session: Session, ctx: auth.Context, secret_id: str) -> Secret:
+    try:
+        return store.get_secret(session, _uuid_or_404(secret_id, "secret"),
+                                _project(ctx), is_admin=False)
+    except store.RefNotFound:
+        raise KMError(404, "Secret not found.") from None
+
+
+@router.get("/v1/secrets/{secret_id}")
+@_guard
+def show_secret(secret_id: str, request: Request, session: Session = Depends(deps.db),
+                ctx: auth.Context = Depends(auth.context)):
+    secret = _secret(session, ctx, secret_id)
+    accept = request.headers.get("accept", "application/json").split(";")[0].strip()
+    if accept not in ("application/json", "*/*", "", "application/*"):
+        return _payload_response(request, secret)  # the pre-1.0 way of reading a payload
+    return render_secret(request, secret)
+
+
+def _payload_response(request: Request, secret: Secret) -> Response:
+    try:
+        data = store.secret_payload(secret)
+    except store.KeyManagerError as exc:
+        raise KMError(500, str(exc)) from None
+    if data is None:
+        raise KMError(404, "Secret payload not found.")
+    stored = secret.content_type or "application/octet-stream"
+    accept = request.headers.get("accept", "*/*").split(";")[0].strip().lower()
+    if accept not in ("*/*", "", stored) and not (
+            stored == "text/plain" and accept.startswith("text/plain")) and not (
+            stored != "text/plain" and accept == "application/octet-stream"):
+        raise KMError(406, f"The secret's payload is {stored}; it cannot be served as "
+                      f"{accept}.")
+    return Response(content=data, media_type=stored)
+
+
+@router.get("/v1/secrets/{secret_id}/payload")
+@_guard
+def secret_payload(secret_id: str, request: Request, session: Session = Depends(deps.db),
+                   ctx: auth.Context = Depends(auth.context)):
+    return _payload_response(request, _secret(session, ctx, secret_id))
+
+
+@router.delete("/v1/secrets/{secret_id}", status_code=204)
+@_guard
+def delete_secret(secret_id: str, session: Session = Depends(deps.db),
+                  ctx: auth.Context = Depends(auth.context)):
+    session.delete(_secret(session, ctx, secret_id))
+    session.commit()
+    return Response(status_code=204)
+
+
+# --- containers ---------------------------------------------------------------------
+
+def render_container(request: Request, c: SecretContainer) -> dict:
+    base = _base(request)
+    return {
+        "container_ref": f"{base}/v1/containers/{c.id}", "name": c.name, "type": c.type,
+        "status": "ACTIVE", "creator_id": c.creator_id, "consumers": [],
+        "created": _ts(c.created_at), "updated": _ts(c.updated_at or c.created_at),
+        "secret_refs": [{"name": name, "secret_ref": f"{base}/v1/secrets/{sid}"}
+                        for name, sid in (c.secret_refs or {}).items()],
+    }
+
+
+def _container_refs(session: Session, project: str, kind: str, refs) -> dict[str, str]:
+    if refs is None:
+        refs = []
+    if not isinstance(refs, list):
+        raise KMError(400, "'secret_refs' must be a list of {name, secret_ref}.")
+    out: dict[str, str] = {}
+    for entry in refs:
+        if not (isinstance(entry, dict) and isinstance(entry.get("secret_ref"), str)):
+            raise KMError(400, "Each of 'secret_refs' needs a 'secret_ref' string.")
+        name = _opt_str(entry, "name") or ""
+        if name in out:
+            raise KMError(400, "Duplicate reference names are not allowed.")
+        try:
+            ref = store.parse_ref(entry["secret_ref"])
+        except store.ForeignRef:
+            raise KMError(400, f"Invalid secret_ref for {name!r}: a secret reference of "
+                          "this key manager is expected.") from None
+        if ref.kind != "secrets":
+            raise KMError(400, f"Invalid secret_ref for {name!r}: not a secret.")
+        try:
+            store.get_secret(session, ref.id, project, is_admin=False)
+        except store.RefNotFound:
+            raise KMError(404, f"Secret provided for '{name}' doesn't exist.") from None
+        out[name] = ref.id
+    allowed, required = {
+        "certificate": (store.CERTIFICATE_CONTAINER_NAMES, ("certificate",)),
+        "rsa": (store.RSA_CONTAINER_NAMES, ("public_key", "private_key")),
+    }.get(kind, (None, ()))
+    if allowed is not None:
+        extra = sorted(set(out) - set(allowed))
+        if extra:
+            raise KMError(400, f"Secret names {extra} are not allowed in a {kind} container "
+                          f"(allowed: {', '.join(allowed)}).")
+        missing = [n for n in required if n not in out]
+        if missing:
+            raise KMError(400, f"A {kind} container needs the secrets {missing}.")
+    return out
+
+
+@router.post("/v1/containers", status_code=201)
+@router.post("/v1/containers/", status_code=201, include_in_schema=False)
+@_guard
+async def create_container(request: Request, session: Session = Depends(deps.db),
+                           ctx: auth.Context = Depends(auth.context)):
+    project = _project(ctx)
+    body = await _json(request)
+    kind = body.get("type")
+    if kind not in store.CONTAINER_TYPES:
+        raise KMError(400, f"Invalid container type {kind!r}: one of "
+                      f"{', '.join(store.CONTAINER_TYPES)}.")
+    name = _opt_str(body, "name")
+    refs = _container_refs(session, project, kind, body.get("secret_refs"))
+    container = SecretContainer(project_id=project, creator_id=ctx.user_id, name=name,
+                                type=kind, secret_refs=refs)
+    session.add(container)
+    session.commit()
+    return JSONResponse({"container_ref": f"{_base(request)}/v1/containers/{container.id}"},
+                        status_code=201)
+
+
+@router.get("/v1/containers")
+@router.get("/v1/containers/", include_in_schema=False)
+@_guard
+def list_containers(request: Request, session: Session = Depends(deps.db),
+                    ctx: auth.Context = Depends(auth.context)):
+    project = _project(ctx)
+    limit, offset = _limit_offset(request)
+    where = [SecretContainer.project_id == project]
+    if request.query_params.get("name"):
+        where.append(SecretContainer.name == request.query_params["name"])
+    if request.query_params.get("type"):
+        where.append(SecretContainer.type == request.query_params["type"])
+    total = session.scalar(select(func.count()).select_from(SecretContainer)
+                           .where(*where)) or 0
+    rows = session.scalars(select(SecretContainer).where(*where)
+                           .order_by(SecretContainer.created_at, SecretContainer.id)
+                           .limit(limit).offset(offset))
+    return {"containers": [render_container(request, c) for c in rows],
+            **_page(request, "containers", total, limit, offset)}
+
+
+def _container(session: Session, ctx: auth.Context, container_id: str) -> SecretContainer:
+    try:
+        return store.get_container(session, _uuid_or_404(container_id, "container"),
+                                   _project(ctx), is_admin=False)
+    except store.RefNotFound:
+        raise KMError(404, "Container not found.") from None
+
+
+@router.get("/v1/containers/{container_id}")
+@_guard
+def show_container(container_id: str, request: Request, session: Session = Depends(deps.db),
+                   ctx: auth.Context = Depends(auth.context)):
+    return render_container(request, _container(session, ctx, container_id))
+
+
+@router.delete("/v1/containers/{container_id}", status_code=204)
+@_guard
+def delete_container(container_id: str, session: Session = Depends(deps.db),
+                     ctx: auth.Context = Depends(auth.context)):
+    session.delete(_container(session, ctx, container_id))
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                  include_in_schema=False)
+def not_found(rest: str):
+    """Unknown paths answer in Barbican's shape too (barbicanclient reads `title`)."""
+    return _error(404, "The resource could not be found.")
