@@ -171,9 +171,11 @@ class AmphoraClient:
     # --- transport -------------------------------------------------------------------
 
     def _action(self, amp: Amphora, lb_id: str, action: str) -> None:
-        self._expect(
-            self._request(amp, "PUT", f"/1.0/loadbalancer/{_checked(lb_id)}/{action}"), 202
-        )
+        response = self._request(amp, "PUT", f"/1.0/loadbalancer/{_checked(lb_id)}/{action}")
+        if response.status_code == 400 and action in ("start", "reload"):
+            # a first configuration is checked when HAProxy starts with it
+            raise InvalidConfig("invalid HAProxy configuration", 400, _details(response))
+        self._expect(response, 202)
 
     def _url(self, amp: Amphora, path: str) -> str:
         host = amp.lb_network_ip

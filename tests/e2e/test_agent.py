@@ -361,6 +361,23 @@ def test_invalid_config_is_rejected_with_haproxy_output_and_old_config_kept(clie
     assert client.get_config(amp, lb.id) == good
 
 
+def test_invalid_first_config_is_refused_at_start_and_not_kept(client, amp, lb):
+    """A first configuration is not checked on upload (starting HAProxy parses it): the
+    refusal comes with the start, as a 400 with HAProxy's output, and nothing stays."""
+    bad = haproxy_config(amp.base_path, lb).replace(f"bind {lb.vip}", "bind nowhere")
+    client.upload_config(amp, lb.id, bad)
+
+    with pytest.raises(InvalidConfig) as caught:
+        client.reload(amp, lb.id)
+
+    assert "ALERT" in caught.value.details and "nowhere" in caught.value.details
+    assert client.get_config(amp, lb.id) is None
+    good = haproxy_config(amp.base_path, lb)
+    client.upload_config(amp, lb.id, good)
+    client.reload(amp, lb.id)  # and a good one starts
+    assert client.get_config(amp, lb.id) == good
+
+
 def test_uploaded_config_serves_traffic_round_robin(client, amp, serving_lb):
     names = [fresh_connection_get(serving_lb.url).text for _ in range(6)]
 

@@ -250,7 +250,12 @@ class HAProxyManager:
             fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            if self._runtime_capable(lb_id, data):
+            if self._runtime_capable(lb_id, data) or (
+                    not (lb_dir / CONFIG_FILE).exists()
+                    and self.master_pid(lb_id, thorough=True) is None):
+                # Runtime-capable, or a first configuration with nothing running: starting
+                # HAProxy parses the file anyway (one parse instead of two on every create
+                # and failover); a start that fails is checked then (_start).
                 os.replace(staging, lb_dir / CONFIG_FILE)
                 self._unchecked.add(lb_id)
                 return
@@ -387,7 +392,18 @@ class HAProxyManager:
             "-f", str(self.config_path(lb_id)),
         ])
         if rc != 0:
+            if lb_id in self._unchecked:
+                # installed unchecked: a configuration HAProxy refuses is the caller's
+                # error (400) and does not stay installed; anything else (say, an address
+                # that cannot be bound) is HAProxy's
+                self._unchecked.discard(lb_id)
+                check_rc, check_out = self._check(self.config_path(lb_id))
+                if check_rc != 0:
+                    os.replace(self.config_path(lb_id),
+                               self.lb_dir(lb_id) / f"{CONFIG_FILE}.new-failed")
+                    raise InvalidConfig("Invalid request", check_out)
             raise HAProxyError("HAProxy failed to start", out)
+        self._unchecked.discard(lb_id)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             pid = self.master_pid(lb_id)

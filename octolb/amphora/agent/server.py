@@ -100,6 +100,9 @@ class AgentApp:
                     return handler(body, *match.groups())
                 except NoConfig as exc:
                     return op_error(404, exc.message, exc.details)
+                except InvalidConfig as exc:
+                    LOG.error("%s %s: configuration refused\n%s", method, path, exc.details)
+                    return op_error(400, exc.message, exc.details)
                 except HAProxyError as exc:
                     LOG.error("%s %s failed: %s\n%s", method, path, exc.message, exc.details)
                     return op_error(500, exc.message, exc.details)
