@@ -14,6 +14,7 @@ from .net import free_port, loopback_net
 from .nginx import reverse_proxy
 from .octavia_haproxy import OctaviaHAProxy, clamped_maxconn
 from .stats import ratio, summary
+from .tls import tls_lb
 from .workspace import Workspace
 
 CONNECTIONS, THREADS = 50, 2
@@ -44,6 +45,9 @@ def setup(ws: Workspace) -> tuple[list[Case], dict]:
                       lambda: o.haproxy_pids(amp_id)))
     cases.append(Case("octolb_tcp", "octolb TCP listener", f"http://{tcp['vip']}:81/",
                       lambda: o.haproxy_pids(amp_id)))
+    tls = tls_lb(api, web["lb"], pool)
+    cases.append(Case("octolb_tls", "octolb TLS-terminated listener (HTTPS in, HTTP to members)",
+                      f"https://{tls['vip']}:{tls['port']}/", lambda: o.haproxy_pids(amp_id)))
 
     host = f"127.{loopback_net()}.0.1"
     port = free_port(host)

@@ -87,6 +87,10 @@ def dataplane(d: dict) -> list[str]:
             "and 81, ROUND_ROBIN pool of the 2 members, health monitor HTTP/TCP delay 5 s), "
             "as octolb renders it: `nbthread 1`, `option http-keep-alive`, `http-reuse safe`, "
             "connection logging off (octolb's default).",
+            "- *octolb TLS-terminated listener*: a TERMINATED_HTTPS listener on port 443 of "
+            "the same LB, its certificate (self-signed EC P-256) stored as a PKCS12 secret in "
+            "octolb's key manager; wrk speaks TLS over keep-alive connections (the handshake "
+            "is paid once per connection), HTTP to the members.",
             "- *HAProxy, Octavia's configuration*: written by hand from Octavia's template "
             "(see bench/octavia_haproxy.py): connection logging on with Octavia's default "
             "`log-format` to a local unix-datagram receiver (as the amphora's rsyslog), "
@@ -330,6 +334,7 @@ def headline(r: dict) -> list[str]:
     dp = r["sections"].get("dataplane", {}).get("summary")
     if dp:
         for name, label in (("octolb_http", "octolb HTTP"),
+                            ("octolb_tls", "octolb TLS-terminated"),
                             ("haproxy_octavia", "HAProxy with Octavia's configuration"),
                             ("nginx", "nginx")):
             s = dp.get(name)
@@ -397,8 +402,9 @@ def render(r: dict, name: str, quick_newer: tuple[dict, str] | None) -> str:
                                               f"{busy}.*", ""]
     out += ["## Not measured yet", ""]
     tls = r["sections"].get("controlplane", {}).get("tls_listener_probe")
+    tls_measured = "octolb_tls" in (r["sections"].get("dataplane", {}).get("summary") or {})
     out += [f"- **{what}**: not measured yet: {why}"
-            for what, why in not_measured(r.get("capabilities", {}), tls)] + [""]
+            for what, why in not_measured(r.get("capabilities", {}), tls, tls_measured)] + [""]
     if quick_newer:
         q, qname = quick_newer
         out += [f"## Latest quick run ({q['machine']['date_utc']}, `bench/results/{qname}`)",
