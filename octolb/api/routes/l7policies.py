@@ -45,6 +45,7 @@ POLICY_COLUMNS = {
 }
 RULE_COLUMNS = {
     "id": L7Rule.id, "project_id": L7Rule.project_id, "type": L7Rule.type,
+    "l7policy_id": L7Rule.l7policy_id,  # openstacksdk repeats the path's id as a filter
     "compare_type": L7Rule.compare_type, "key": L7Rule.key, "value": L7Rule.value,
     "invert": L7Rule.invert, "admin_state_up": L7Rule.enabled,
     "provisioning_status": L7Rule.provisioning_status,
@@ -323,6 +324,38 @@ def _parse_new_rule(body: rule_schema.L7RulePOST) -> rule_schema.L7RulePOST:
     return body
 
 
+def parse_new_rules(raws: list | None, where: str) -> list[rule_schema.L7RulePOST]:
+    """The `rules` given with a new policy, each validated as a rule create."""
+    return [_parse_new_rule(validate(rule_schema.L7RulePOST, raw, where)) for raw in raws or []]
+
+
+def check_new_policy(session: Session, listener: Listener, args: dict,
+                     rules: list) -> None:
+    """The checks of a new policy (sanitised `args`) and its rules on `listener`."""
+    _check_listener(listener)
+    _check_redirect_pool(session, listener, args.get("redirect_pool_id"))
+    if len(rules) > c.MAX_L7RULES_PER_L7POLICY:
+        raise ValidationFailure(f"A policy may hold at most {c.MAX_L7RULES_PER_L7POLICY} "
+                                "rules.")
+
+
+def add_policy(session: Session, listener: Listener, body, args: dict,
+               rules: list) -> L7Policy:
+    """Add the PENDING_CREATE policy and its rules at its position on `listener`."""
+    with session.no_autoflush:  # inserted once, with its final position
+        policy = L7Policy(
+            project_id=listener.project_id, listener=listener, name=body.name,
+            description=body.description, enabled=bool(body.admin_state_up),
+            provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
+            tags=body.tags or [], position=c.MAX_POLICY_POSITION, **args)
+        _normalise(policy)
+        place(listener, policy, body.position)
+    session.add(policy)
+    for rule in rules:
+        session.add(_new_rule(policy, rule))
+    return policy
+
+
 # --- policy routes ------------------------------------------------------------------------
 
 @router.get("/l7policies")
@@ -348,29 +381,14 @@ async def create_policy(request: Request, session: Session = Depends(deps.db),
         {k: getattr(body, k) for k in ("action", "redirect_pool_id", "redirect_url",
                                        "redirect_prefix", "redirect_http_code")},
         create=True)
-    rules = [_parse_new_rule(validate(rule_schema.L7RulePOST, raw, "l7policy_.rules"))
-             for raw in body.rules or []]
+    rules = parse_new_rules(body.rules, "l7policy_.rules")
     listener = get_listener(session, body.listener_id, ctx, "l7policy:post")
-    _check_listener(listener)
-    _check_redirect_pool(session, listener, args.get("redirect_pool_id"))
-    if len(rules) > c.MAX_L7RULES_PER_L7POLICY:
-        raise ValidationFailure(f"A policy may hold at most {c.MAX_L7RULES_PER_L7POLICY} "
-                                "rules.")
+    check_new_policy(session, listener, args, rules)
     quota.check_and_reserve(session, listener.project_id, "l7policy")
     if rules:
         quota.check_and_reserve(session, listener.project_id, "l7rule", len(rules))
     locking.take_lb(session, listener.load_balancer)
-    with session.no_autoflush:  # inserted once, with its final position
-        policy = L7Policy(
-            project_id=listener.project_id, listener=listener, name=body.name,
-            description=body.description, enabled=bool(body.admin_state_up),
-            provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
-            tags=body.tags or [], position=c.MAX_POLICY_POSITION, **args)
-        _normalise(policy)
-        place(listener, policy, body.position)
-    session.add(policy)
-    for rule in rules:
-        session.add(_new_rule(policy, rule))
+    policy = add_policy(session, listener, body, args, rules)
     locking.mark_pending_update(listener)
     session.commit()
     deps.notify(request, listener.load_balancer_id)
