@@ -17,6 +17,7 @@ from octolb.api.routes import (
     flavorprofiles,
     flavors,
     healthmonitors,
+    identity,
     keymanager,
     l7policies,
     listeners,
@@ -75,6 +76,7 @@ def create_app(bus: Bus) -> FastAPI:
     app.include_router(versions.router)
     app.include_router(metrics.router)
     app.include_router(network.router)
+    app.include_router(identity.router)  # before the key manager's catch-all
     app.include_router(keymanager.router)
     v2 = _v2()
     app.include_router(v2, prefix="/v2")
