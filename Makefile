@@ -6,10 +6,14 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# A real Keystone for the tests of `auth_strategy = keystone` (tests/integration/keystone.py),
+# in its own virtualenv: its pins are not octolb's.
+KS_VENV  := .venv-keystone
+KS_STAMP := $(KS_VENV)/.installed
 
 .PHONY: run test setup system-deps lint bench clean
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) $(KS_STAMP)
 
 system-deps:
 	@missing=""; \
@@ -28,6 +32,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+$(KS_STAMP):
+	test -x $(KS_VENV)/bin/python || $(PYTHON) -m venv $(KS_VENV)
+	$(KS_VENV)/bin/python -m pip install -q 'keystone>=26'
+	touch $(KS_STAMP)
+
 run: setup
 	$(VENV)/bin/octolb up $(ARGS)
 
@@ -39,7 +48,7 @@ lint: setup
 	$(PY) -m ruff check octolb tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(KS_VENV) .pytest_cache
 
 # Benchmarks (issue 6): never part of `make test`, never a CI failure. `make bench` is the full
 # run (< 30 min), `make bench-quick` a ~2-minute subset; both rewrite docs/benchmarks.md and

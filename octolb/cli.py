@@ -132,6 +132,7 @@ def up(args: argparse.Namespace) -> int:
 
     from octolb.amphora.client import AmphoraClient
     from octolb.amphora.noop import NoopAmphoraClient
+    from octolb.api import keystone  # auth_token in front when auth_strategy = keystone
     from octolb.api.app import create_app
     from octolb.controller.bus import InProcessBus
     from octolb.controller.health import HealthManager
@@ -169,7 +170,7 @@ def up(args: argparse.Namespace) -> int:
     print(f"clouds.yaml           {', '.join(map(str, clouds))}", flush=True)
     print("try: openstack --os-cloud octolb loadbalancer create --name lb1 "
           "--vip-subnet-id private-subnet --wait", flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(bus), host=api.bind_host,
+    server = uvicorn.Server(uvicorn.Config(keystone.wrap(create_app(bus)), host=api.bind_host,
                                            port=api.bind_port, log_level="warning",
                                            access_log=False))
     try:

@@ -33,7 +33,8 @@ _api_opts = [
                help="noauth: no token; the caller is noauth_project_id with noauth_roles "
                     "(admin by default), or what X-Project-Id / X-Roles / X-User-Id say "
                     "when noauth_trust_headers is set. keystone: keystonemiddleware's "
-                    "X-Project-Id / X-Roles / X-User-Id headers. Either way every request "
+                    "auth_token ([keystone_authtoken]) validates X-Auth-Token and the "
+                    "token's project, roles and user are used. Either way every request "
                     "is checked against the oslo.policy rules ([oslo_policy])."),
     cfg.ListOpt("noauth_roles", default=["admin"],
                 help="Roles of a noauth caller (when no trusted X-Roles header is sent)."),

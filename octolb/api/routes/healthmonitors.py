@@ -107,6 +107,37 @@ def _check_domain(http_version, domain_name) -> None:
                          "domain name health check")
 
 
+def check_new_hm(pool_protocol: str, body) -> None:
+    """The checks of a new monitor body on a pool of `pool_protocol` (§9.5, §10.2; also
+    used by the graph create)."""
+    if body.type == c.HM_PING and not CONF.api_settings.allow_ping_health_monitors:
+        raise BadRequest("The selected type is not allowed in this deployment: PING")
+    if pool_protocol in (c.UDP, c.SCTP):
+        if body.type not in (c.HM_UDP_CONNECT, c.HM_SCTP, c.HM_TCP, c.HM_HTTP):
+            raise ValidationFailure(f"The associated pool protocol is {pool_protocol}, so only "
+                                    "a UDP-CONNECT/SCTP/TCP/HTTP health monitor is supported.")
+    elif body.type in (c.HM_UDP_CONNECT, c.HM_SCTP):
+        raise ValidationFailure(f"The {body.type} type is only supported for pools of type "
+                                "UDP/SCTP.")
+    _check_http_fields(body.type, body, sent(body))
+    _check_domain(body.http_version, body.domain_name)
+
+
+def new_hm(pool, body) -> HealthMonitor:
+    """The PENDING_CREATE row of a validated monitor body."""
+    is_http = body.type in HTTP_TYPES
+    return HealthMonitor(
+        project_id=pool.project_id, pool_id=pool.id, name=body.name, type=body.type,
+        delay=body.delay, timeout=body.timeout, rise_threshold=body.max_retries,
+        fall_threshold=3 if body.max_retries_down is None else body.max_retries_down,
+        http_method=(body.http_method or "GET") if is_http else None,
+        url_path=(body.url_path or "/") if is_http else None,
+        expected_codes=(body.expected_codes or "200") if is_http else None,
+        http_version=body.http_version, domain_name=body.domain_name,
+        enabled=bool(body.admin_state_up), provisioning_status=c.PENDING_CREATE,
+        operating_status=c.OFFLINE, tags=body.tags or [])
+
+
 @router.get("/healthmonitors")
 def list_hms(request: Request, session: Session = Depends(deps.db),
              ctx: auth.Context = Depends(auth.context)):
@@ -124,34 +155,13 @@ async def create_hm(request: Request, session: Session = Depends(deps.db),
     body = parse_body(await request.body(), "healthmonitor", schema.HealthMonitorPOST,
                       "health_monitor_")
     pool = get_pool(session, body.pool_id, ctx, "healthmonitor:post")
-    fields = sent(body)
-    if body.type == c.HM_PING and not CONF.api_settings.allow_ping_health_monitors:
-        raise BadRequest("The selected type is not allowed in this deployment: PING")
-    if pool.protocol in (c.UDP, c.SCTP):
-        if body.type not in (c.HM_UDP_CONNECT, c.HM_SCTP, c.HM_TCP, c.HM_HTTP):
-            raise ValidationFailure(f"The associated pool protocol is {pool.protocol}, so only "
-                                    "a UDP-CONNECT/SCTP/TCP/HTTP health monitor is supported.")
-    elif body.type in (c.HM_UDP_CONNECT, c.HM_SCTP):
-        raise ValidationFailure(f"The {body.type} type is only supported for pools of type "
-                                "UDP/SCTP.")
-    _check_http_fields(body.type, body, fields)
-    _check_domain(body.http_version, body.domain_name)
+    check_new_hm(pool.protocol, body)
     if pool.health_monitor is not None:
         raise Conflict("This pool already has a health monitor")
     quota.check_and_reserve(session, pool.project_id, "health_monitor")
     locking.require_pool_active(pool)
     locking.take_lb(session, pool.load_balancer)
-    is_http = body.type in HTTP_TYPES
-    hm = HealthMonitor(
-        project_id=pool.project_id, pool_id=pool.id, name=body.name, type=body.type,
-        delay=body.delay, timeout=body.timeout, rise_threshold=body.max_retries,
-        fall_threshold=3 if body.max_retries_down is None else body.max_retries_down,
-        http_method=(body.http_method or "GET") if is_http else None,
-        url_path=(body.url_path or "/") if is_http else None,
-        expected_codes=(body.expected_codes or "200") if is_http else None,
-        http_version=body.http_version, domain_name=body.domain_name,
-        enabled=bool(body.admin_state_up), provisioning_status=c.PENDING_CREATE,
-        operating_status=c.OFFLINE, tags=body.tags or [])
+    hm = new_hm(pool, body)
     session.add(hm)
     pool.provisioning_status = c.PENDING_UPDATE
     locking.mark_pending_update(*locking.listeners_of_pool(pool))

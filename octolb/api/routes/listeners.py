@@ -125,6 +125,46 @@ def _allowed_cidrs(lb: LoadBalancer, cidrs: list[str] | None) -> list[str] | Non
     return list(dict.fromkeys(networks))
 
 
+def check_new_listener(session: Session, lb: LoadBalancer, body) -> tuple[str, list | None]:
+    """The checks of a new listener on `lb` that follow the lock (§9.2.2 steps 4-18; also
+    used by the graph create). Returns its L4 family and the allowed_cidrs to store."""
+    _check_insert_headers(body.protocol, body.insert_headers)
+    listener_tls.check(session, body.protocol, listener_tls.view(body), lb.project_id)
+    family = c.L4_FAMILY[body.protocol]
+    clash = session.scalar(select(Listener).where(
+        Listener.load_balancer_id == lb.id, Listener.protocol_port == body.protocol_port,
+        Listener.l4_family == family))
+    if clash is not None:
+        raise Conflict("Another Listener on this Load Balancer is already using protocol "
+                       f"{clash.protocol} and protocol_port {body.protocol_port}")
+    _provider_supports(body.protocol, body)
+    return family, _allowed_cidrs(lb, body.allowed_cidrs)
+
+
+def new_listener(lb: LoadBalancer, body, family: str, allowed_cidrs: list | None) -> Listener:
+    """The PENDING_CREATE row of a validated listener body."""
+    hap = CONF.haproxy_amphora
+    return Listener(
+        project_id=lb.project_id, load_balancer_id=lb.id, name=body.name,
+        description=body.description, protocol=body.protocol, l4_family=family,
+        protocol_port=body.protocol_port, enabled=bool(body.admin_state_up),
+        connection_limit=-1 if body.connection_limit is None else body.connection_limit,
+        default_pool_id=body.default_pool_id,
+        insert_headers=body.insert_headers or {}, allowed_cidrs=allowed_cidrs,
+        provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
+        tags=body.tags or [], client_authentication=body.client_authentication or "NONE",
+        default_tls_container_ref=body.default_tls_container_ref,
+        sni_container_refs=body.sni_container_refs or [],
+        client_ca_tls_container_ref=body.client_ca_tls_container_ref,
+        client_crl_container_ref=body.client_crl_container_ref,
+        hsts_max_age=body.hsts_max_age, hsts_include_subdomains=bool(body.hsts_include_subdomains),
+        hsts_preload=bool(body.hsts_preload),
+        **{k: (getattr(body, k) if getattr(body, k) is not None else default)
+           for k, default in listener_tls.defaults(body.protocol).items()},
+        **{k: (getattr(body, k) if getattr(body, k) is not None else getattr(hap, k))
+           for k in TIMEOUT_DEFAULTS})
+
+
 @router.get("/listeners")
 def list_listeners(request: Request, session: Session = Depends(deps.db),
                    ctx: auth.Context = Depends(auth.context)):
@@ -145,40 +185,11 @@ async def create_listener(request: Request, session: Session = Depends(deps.db),
     quota.check_and_reserve(session, lb.project_id, "listener")
     locking.take_lb(session, lb)
     try:
-        _check_insert_headers(body.protocol, body.insert_headers)
-        listener_tls.check(session, body.protocol, listener_tls.view(body), lb.project_id)
-        family = c.L4_FAMILY[body.protocol]
-        clash = session.scalar(select(Listener).where(
-            Listener.load_balancer_id == lb.id, Listener.protocol_port == body.protocol_port,
-            Listener.l4_family == family))
-        if clash is not None:
-            raise Conflict("Another Listener on this Load Balancer is already using protocol "
-                           f"{clash.protocol} and protocol_port {body.protocol_port}")
-        _provider_supports(body.protocol, body)
-        allowed_cidrs = _allowed_cidrs(lb, body.allowed_cidrs)
+        family, allowed_cidrs = check_new_listener(session, lb, body)
     except APIError:
         session.rollback()
         raise
-    hap = CONF.haproxy_amphora
-    lis = Listener(
-        project_id=lb.project_id, load_balancer_id=lb.id, name=body.name,
-        description=body.description, protocol=body.protocol, l4_family=family,
-        protocol_port=body.protocol_port, enabled=bool(body.admin_state_up),
-        connection_limit=-1 if body.connection_limit is None else body.connection_limit,
-        default_pool_id=body.default_pool_id,
-        insert_headers=body.insert_headers or {}, allowed_cidrs=allowed_cidrs,
-        provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
-        tags=body.tags or [], client_authentication=body.client_authentication or "NONE",
-        default_tls_container_ref=body.default_tls_container_ref,
-        sni_container_refs=body.sni_container_refs or [],
-        client_ca_tls_container_ref=body.client_ca_tls_container_ref,
-        client_crl_container_ref=body.client_crl_container_ref,
-        hsts_max_age=body.hsts_max_age, hsts_include_subdomains=bool(body.hsts_include_subdomains),
-        hsts_preload=bool(body.hsts_preload),
-        **{k: (getattr(body, k) if getattr(body, k) is not None else default)
-           for k, default in listener_tls.defaults(body.protocol).items()},
-        **{k: (getattr(body, k) if getattr(body, k) is not None else getattr(hap, k))
-           for k in TIMEOUT_DEFAULTS})
+    lis = new_listener(lb, body, family, allowed_cidrs)
     session.add(lis)
     locking.mark_pending_update(pool)
     session.commit()

@@ -84,9 +84,9 @@ async def create_lb(request: Request, session: Session = Depends(deps.db),
     provider = body.provider or CONF.api_settings.default_provider_driver
     if provider not in CONF.api_settings.enabled_provider_drivers:
         raise BadRequest(f"Provider '{provider}' is not enabled.")
-    if body.listeners or body.pools:
-        raise APIError(f"Provider '{provider}' does not support a requested action: "
-                       "fully populated load balancer creation is not available yet.", 501)
+    # a fully populated create: every nested body checked before anything is allocated
+    from octolb.api import graph  # the child routes it uses import this module
+    spec = graph.parse(body.listeners, body.pools) if body.listeners or body.pools else None
     flavor_meta: dict = {}
     if body.flavor_id:  # the flavor profile's provider builds the LB
         provider, flavor_meta = flavor_routes.for_new_lb(session, body.flavor_id, body.provider)
@@ -119,8 +119,12 @@ async def create_lb(request: Request, session: Session = Depends(deps.db),
         vip_address=vip.address, vip_port_id=vip.port_id, vip_subnet_id=vip.subnet_id,
         vip_network_id=vip.network_id)
     session.add(lb)
+    if spec is not None:
+        graph.build(session, lb, spec)  # same transaction: an error leaves nothing behind
     session.commit()
     deps.notify(request, lb.id)
+    if spec is not None:
+        return {"loadbalancer": select_fields(graph.render_full(lb), request)}
     return one(request, lb)
 
 

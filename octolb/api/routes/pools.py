@@ -93,6 +93,23 @@ def _provider_supports(protocol: str, algorithm: str | None, tls_enabled: bool |
                                        "release.")
 
 
+def new_pool(lb, body, sp: dict | None) -> Pool:
+    """The PENDING_CREATE row of a validated pool body (`sp`: its checked persistence)."""
+    tls_defaults = listener_tls.pool_defaults(bool(body.tls_enabled))
+    return Pool(
+        project_id=lb.project_id, load_balancer_id=lb.id, name=body.name,
+        description=body.description, protocol=body.protocol,
+        lb_algorithm=body.lb_algorithm, enabled=bool(body.admin_state_up),
+        session_persistence=sp, tls_enabled=bool(body.tls_enabled),
+        tls_container_ref=body.tls_container_ref,
+        ca_tls_container_ref=body.ca_tls_container_ref,
+        crl_container_ref=body.crl_container_ref,
+        **{k: default if getattr(body, k) is None else getattr(body, k)
+           for k, default in tls_defaults.items()},
+        provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
+        tags=body.tags or [])
+
+
 @router.get("/pools")
 def list_pools(request: Request, session: Session = Depends(deps.db),
                ctx: auth.Context = Depends(auth.context)):
@@ -134,19 +151,7 @@ async def create_pool(request: Request, session: Session = Depends(deps.db),
     except APIError:
         session.rollback()
         raise
-    tls_defaults = listener_tls.pool_defaults(bool(body.tls_enabled))
-    pool = Pool(
-        project_id=lb.project_id, load_balancer_id=lb.id, name=body.name,
-        description=body.description, protocol=body.protocol,
-        lb_algorithm=body.lb_algorithm, enabled=bool(body.admin_state_up),
-        session_persistence=sp, tls_enabled=bool(body.tls_enabled),
-        tls_container_ref=body.tls_container_ref,
-        ca_tls_container_ref=body.ca_tls_container_ref,
-        crl_container_ref=body.crl_container_ref,
-        **{k: default if getattr(body, k) is None else getattr(body, k)
-           for k, default in tls_defaults.items()},
-        provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
-        tags=body.tags or [])
+    pool = new_pool(lb, body, sp)
     session.add(pool)
     session.flush()
     if listener is not None:
