@@ -34,6 +34,7 @@ def pki():
     return {"server_ca": server_ca, "client_ca": client_ca,
             "www": tlsgen.leaf(server_ca, WWW, [WWW]), "api": tlsgen.leaf(server_ca, API, [API]),
             "client": tlsgen.leaf(client_ca, "alice", client=True),
+            "bob": tlsgen.leaf(client_ca, "bob", client=True),
             "stranger": tlsgen.leaf(tlsgen.ca("other CA"), "mallory", client=True)}
 
 
@@ -41,7 +42,7 @@ def pki():
 def files(pki):
     d = Path(tempfile.mkdtemp(prefix="octolb-tls-"))
     (d / "server-ca.pem").write_bytes(pki["server_ca"].cert_pem)
-    for who in ("client", "stranger"):
+    for who in ("client", "stranger", "bob"):
         (d / f"{who}.pem").write_bytes(pki[who].cert_pem + pki[who].key_pem())
     yield d
     for p in d.iterdir():
@@ -157,6 +158,33 @@ def test_mandatory_client_authentication(cloud: Cloud, site, files):  # noqa: F8
     for client in (None, "stranger"):  # no certificate, or one of another CA
         with pytest.raises((ssl.SSLError, ConnectionError)):
             https_get(vip, 8445, context(files, client), WWW)
+
+
+def test_l7_rules_on_the_client_certificate(cloud: Cloud, site, files):  # noqa: F811
+    """SSL_CONN_HAS_CERT and SSL_DN_FIELD route on the client's certificate (OPTIONAL client
+    authentication: a client may come without one)."""
+    lis = terminated_listener(cloud, site, 8446, default_tls_container_ref=site["refs"]["www"],
+                              client_ca_tls_container_ref=site["refs"]["client_ca"],
+                              client_authentication="OPTIONAL")
+    lb_id = site["lb"]["id"]
+    no_cert = cloud._create(lb_id, "l7policies", "l7policy", {
+        "listener_id": lis["id"], "action": "REJECT", "position": 1})
+    cloud._create(lb_id, f"l7policies/{no_cert['id']}/rules", "rule", {
+        "type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "True",
+        "invert": True})
+    alice = cloud._create(lb_id, "l7policies", "l7policy", {
+        "listener_id": lis["id"], "action": "REDIRECT_TO_URL", "position": 2,
+        "redirect_url": "https://alice.example.test/", "redirect_http_code": 307})
+    cloud._create(lb_id, f"l7policies/{alice['id']}/rules", "rule", {
+        "type": "SSL_DN_FIELD", "compare_type": "EQUAL_TO", "key": "CN", "value": "alice"})
+    vip = site["lb"]["vip_address"]
+    wait_until(lambda: https_get(vip, 8446, context(files, "client"), WWW)[0] == 307, 20,
+               interval=0.1, what="the CN policy applied")
+    assert https_get(vip, 8446, context(files), WWW)[0] == 403  # no certificate: rejected
+    # a certificate whose CN is not alice: neither policy matches, the pool answers
+    ctx = context(files)
+    ctx.load_cert_chain(str(files / "bob.pem"))
+    assert https_get(vip, 8446, ctx, WWW)[:2] == (200, "m")
 
 
 def test_stock_cli_secret_store_then_terminated_https_listener(cloud: Cloud, site, pki,  # noqa: F811
