@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from collections import Counter
 
+import httpx
 import pytest
 
 from tests.e2e.dataplane import (
@@ -114,6 +115,23 @@ def test_source_ip_algorithm_pins_each_client_address_to_one_member(cloud: Cloud
         assert len(seen) == 1, (source, seen)
         chosen[source] = seen.pop()
     assert set(chosen.values()) == {"a", "b"}, chosen
+
+
+def test_source_ip_port_algorithm_pins_each_connection_not_each_address(cloud: Cloud,
+                                                                       backends):
+    """SOURCE_IP_PORT hashes address:port: one client address on many connections reaches
+    every member (SOURCE_IP would pin it to one), while every request of one keep-alive
+    connection reaches the same member (round robin would alternate)."""
+    bs = start_http(backends, "a", "b", "c")
+    st = cloud.stack(bs, algorithm="SOURCE_IP_PORT")
+    wait_serving(st.url)
+    source = "127.0.0.77"
+    assert set(answers(st.url, 30, source=source)) == {"a", "b", "c"}
+    for _ in range(3):
+        transport = httpx.HTTPTransport(local_address=source)
+        with httpx.Client(transport=transport, timeout=10) as client:
+            seen = {client.get(st.url).text for _ in range(8)}
+        assert len(seen) == 1, seen
 
 
 def test_backup_member_serves_only_while_every_primary_is_down(cloud: Cloud, backends):

@@ -583,11 +583,15 @@ def test_balance_algorithms(base_path, algorithm, balance):
                                            f"backend {pool.id}:{listener.id}")
 
 
-def test_source_ip_port_is_refused():
-    lb, listener, pool, _ = http_lb()
+@pytest.mark.parametrize("protocol, rule", [(c.HTTP, "http-request"),
+                                            (c.TCP, "tcp-request content")])
+def test_source_ip_port_hashes_address_and_port(base_path, protocol, rule):
+    lb, listener, pool, _ = http_lb(protocol=protocol)
+    pool.protocol = protocol
     pool.lb_algorithm = c.SOURCE_IP_PORT
-    with pytest.raises(UnsupportedFeature, match="SOURCE_IP_PORT"):
-        render_haproxy_config(lb, amphora_id=AMP_ID, base_path="/x")
+    lines = section(render_checked(lb, base_path), f"backend {pool.id}:{listener.id}")
+    i = lines.index("balance hash src,concat(:,txn.octolb_src_port)")
+    assert lines[i - 1] == f"{rule} set-var(txn.octolb_src_port) src_port"
 
 
 def test_source_ip_persistence_is_a_stick_table_on_src(base_path):

@@ -49,8 +49,12 @@ _SSL_HEADERS = {"X-SSL-Client-Verify": "%[ssl_c_verify]", "X-SSL-Client-Has-Cert
                 "X-SSL-Client-Not-After": "%{+Q}[ssl_c_notafter]"}
 _CLIENT_VERIFY = {"NONE": "none", "OPTIONAL": "optional", "MANDATORY": "required"}
 _POOL_MODES = {c.HTTP: "http", c.HTTPS: "tcp", c.TCP: "tcp"}
+# SOURCE_IP_PORT: a hash of "address:port" of the client (HAProxy ≥ 2.6 `balance hash`; the
+# port is put in a variable by the backend's first rule, see the template). Octavia's
+# amphora offers it only for UDP (LVS); here it works for every HAProxy pool.
+SRC_PORT_VAR = "txn.octolb_src_port"
 _BALANCE = {c.ROUND_ROBIN: "roundrobin", c.LEAST_CONNECTIONS: "leastconn",
-            c.SOURCE_IP: "source"}
+            c.SOURCE_IP: "source", c.SOURCE_IP_PORT: f"hash src,concat(:,{SRC_PORT_VAR})"}
 # insert_headers key -> value of `http-request set-header` (constant HAProxy expressions)
 _CLIENT_IP_HEADERS = {"X-Forwarded-IP": "%[src]", "X-Client-IP": "%[src]",
                       "X-Real-IP": "%[src]"}
@@ -680,9 +684,6 @@ class _Renderer:
             send_proxy = None
 
         algorithm = pool.lb_algorithm
-        if algorithm == c.SOURCE_IP_PORT:
-            raise UnsupportedFeature(f"{what}: lb_algorithm SOURCE_IP_PORT is not supported "
-                                     f"by the amphora provider")
         if algorithm not in _BALANCE:
             raise RenderError(f"{what}: unknown lb_algorithm {algorithm!r}")
 

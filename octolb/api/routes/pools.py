@@ -85,9 +85,6 @@ def check_session_persistence(protocol: str, raw: dict | None, current: dict | N
 
 
 def _provider_supports(protocol: str, algorithm: str | None, tls_enabled: bool | None) -> None:
-    if algorithm == c.SOURCE_IP_PORT:
-        raise NotImplementedByProvider("Amphora provider does not support SOURCE_IP_PORT "
-                                       "algorithm.")
     if protocol in (c.UDP, c.SCTP):
         raise NotImplementedByProvider(f"{protocol} pools are not available yet in this "
                                        "release.")
