@@ -112,3 +112,55 @@ def test_amphora_keys(api, lb):
     assert len(amps) == 1
     check(amps[0], "amphora")
     check(api.get(f"/v2/octavia/amphorae/{amps[0]['id']}").json()["amphora"], "amphora")
+
+
+KEYS.update({
+    "l7policy": OWNED | {
+        "name", "description", "listener_id", "action", "position", "redirect_url",
+        "redirect_prefix", "redirect_pool_id", "redirect_http_code", "rules"},
+    "rule": OWNED | {"type", "compare_type", "key", "value", "invert"},
+    "quota": {"project_id", "tenant_id", "loadbalancer", "load_balancer", "listener", "pool",
+              "healthmonitor", "health_monitor", "member", "l7policy", "l7rule"},
+    "flavor": {"id", "name", "description", "enabled", "flavor_profile_id"},
+    "flavorprofile": {"id", "name", "provider_name", "flavor_data"},
+    "availability_zone": {"name", "description", "enabled", "availability_zone_profile_id"},
+    "availability_zone_profile": {"id", "name", "provider_name", "availability_zone_data"},
+})
+
+
+def test_l7_quota_flavor_and_zone_keys(api, lb, listener):
+    r = api.post("/v2/lbaas/l7policies", json={"l7policy": {
+        "listener_id": listener, "action": "REJECT"}})
+    assert r.status_code == 201, r.text
+    check(r.json()["l7policy"], "l7policy")
+    settle(lb)
+    pol = r.json()["l7policy"]["id"]
+    r = api.post(f"/v2/lbaas/l7policies/{pol}/rules", json={"rule": {
+        "type": "PATH", "compare_type": "STARTS_WITH", "value": "/x"}})
+    assert r.status_code == 201, r.text
+    check(r.json()["rule"], "rule")
+    settle(lb)
+    check(api.get(f"/v2/lbaas/l7policies/{pol}").json()["l7policy"], "l7policy")
+    for item in api.get(f"/v2/lbaas/l7policies/{pol}/rules").json()["rules"]:
+        check(item, "rule")
+
+    check(api.get("/v2/lbaas/quotas/p1").json()["quota"], "quota")
+    check(api.get("/v2/lbaas/quotas/defaults").json()["quota"], "quota")
+
+    r = api.post("/v2/lbaas/flavorprofiles", json={"flavorprofile": {
+        "name": "fp", "provider_name": "amphora", "flavor_data": "{}"}})
+    assert r.status_code == 201, r.text
+    check(r.json()["flavorprofile"], "flavorprofile")
+    r = api.post("/v2/lbaas/flavors", json={"flavor": {
+        "name": "f", "flavor_profile_id": r.json()["flavorprofile"]["id"]}})
+    assert r.status_code == 201, r.text
+    check(r.json()["flavor"], "flavor")
+    r = api.post("/v2/lbaas/availabilityzoneprofiles", json={"availability_zone_profile": {
+        "name": "azp", "provider_name": "amphora", "availability_zone_data": "{}"}})
+    assert r.status_code == 201, r.text
+    check(r.json()["availability_zone_profile"], "availability_zone_profile")
+    r = api.post("/v2/lbaas/availabilityzones", json={"availability_zone": {
+        "name": "az", "availability_zone_profile_id":
+            r.json()["availability_zone_profile"]["id"]}})
+    assert r.status_code == 201, r.text
+    check(r.json()["availability_zone"], "availability_zone")
