@@ -185,6 +185,18 @@ def test_l7_rules_on_the_client_certificate(cloud: Cloud, site, files):  # noqa:
     ctx = context(files)
     ctx.load_cert_chain(str(files / "bob.pem"))
     assert https_get(vip, 8446, ctx, WWW)[:2] == (200, "m")
+    # SSL_VERIFY_RESULT: the verification result of the client's certificate (0 = verified)
+    verified = cloud._create(lb_id, "l7policies", "l7policy", {
+        "listener_id": lis["id"], "action": "REDIRECT_TO_URL", "position": 3,
+        "redirect_url": "https://verified.example.test/", "redirect_http_code": 302})
+    rule = cloud._create(lb_id, f"l7policies/{verified['id']}/rules", "rule", {
+        "type": "SSL_VERIFY_RESULT", "compare_type": "EQUAL_TO", "value": "0"})
+    wait_until(lambda: https_get(vip, 8446, ctx, WWW)[0] == 302, 20, interval=0.1,
+               what="the verify-result policy applied to bob")
+    cloud.update(lb_id, f"l7policies/{verified['id']}/rules/{rule['id']}", "rule",
+                 {"value": "1"})
+    wait_until(lambda: https_get(vip, 8446, ctx, WWW)[0] == 200, 20, interval=0.1,
+               what="verify result 1 matches no verified client")
 
 
 def test_stock_cli_secret_store_then_terminated_https_listener(cloud: Cloud, site, pki,  # noqa: F811
