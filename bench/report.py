@@ -285,8 +285,8 @@ def scale_pass(d: dict, memory_table: bool = True) -> list[str]:
              _num(ce.get("pss", 0) / 1024, 1)]])
     if steps:
         out += ["", f"Load balancers on one machine ({d['settings']['lb_shape']}; created in "
-                "steps: the LBs one after the other, then listeners, pools and members each in a "
-                "parallel phase; after each step one request to every VIP, then a few "
+                "steps: LBs, listeners, pools and members each in a parallel phase; "
+                "after each step one request to every VIP, then a few "
                 "seconds of idle CPU):", ""]
         rows = [[_num(s["load_balancers"]), _num(s["create_s"], 0), _num(s["seconds_per_lb"], 2),
                  f"{s['served']}/{s['load_balancers']}",
@@ -294,11 +294,12 @@ def scale_pass(d: dict, memory_table: bool = True) -> list[str]:
                  _num(s["controller_cpu_pct"], 0), _num(s["amphorae_cpu_pct"], 0),
                  _num(s["amphora_pss_kib"] / 1024 if s.get("amphora_pss_kib") else None, 1),
                  _num(s["all_amphorae_pss_mib"], 0), _num(s["mem_available_mib"], 0),
-                 _num(s["tasks_on_machine"]), _num(s["loadavg"], 1)] for s in steps]
+                 _num(s["tasks_on_machine"]), _num(s["loadavg"], 1),
+                 _num(s.get("machine_cpu_busy_pct"), 0)] for s in steps]
         out += _table(["LBs", "step s", "s per LB", "served", "controller RSS MiB",
                        "controller idle CPU %", "amphorae idle CPU %",
                        "PSS per amphora MiB", "all amphorae PSS MiB", "MemAvailable MiB",
-                       "tasks", "load"], rows)
+                       "tasks", "load", "machine CPU % during the step"], rows)
     fails = [(s["load_balancers"], s.get("diagnostics", {}).get("failovers_started"))
              for s in steps if s.get("diagnostics", {}).get("failovers_started")]
     if fails:

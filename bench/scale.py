@@ -13,12 +13,18 @@ from pathlib import Path
 
 import httpx
 
-from . import capabilities, procs
+from . import capabilities, machine, procs
 from .api import LB, Api, ApiError
 from .workspace import Workspace
 
 MIN_MEM_AVAILABLE_KIB = 2 * 1024 * 1024
 GRACE = 60.0  # a step may overrun the pass's budget by this much before it is cut
+CPU_SATURATED = 90.0  # % of both cores: above this during a step, CPU is the limit
+
+
+def cpu_pct(since: tuple[int, int]) -> float:
+    busy, total = machine.cpu_busy()
+    return 100.0 * (busy - since[0]) / max(1, total - since[1])
 
 
 def pending(api: Api) -> tuple[int, int]:
@@ -45,18 +51,14 @@ def settle(api: Api, deadline: float) -> int:
 
 
 def grow(api: Api, lbs: list[dict], k: int, member, deadline: float) -> dict:
-    """Create k LBs with listener, pool and member. The LBs one after the other (creates in
-    parallel race for management addresses, see the control-plane burst), then listeners,
-    pools and members phase by phase, each phase in parallel across the LBs."""
+    """Create k LBs with listener, pool and member, phase by phase, each phase in parallel
+    across the LBs (the worker builds several amphorae at once; management addresses are
+    allocated in the reconcile's own transaction, so parallel creates do not race)."""
     phases = {}
     t = time.monotonic()
-    new = []
-    for i in range(k):
-        if time.monotonic() > deadline:
-            raise ApiError(f"the pass's deadline passed after {i} of {k} new LBs")
-        lb = api.create_lb(f"scale-{len(lbs) + i}")
-        new.append(api.wait_active(lb["id"], timeout=max(5.0, deadline - time.monotonic())))
-    errors = 0
+    created = [api.create_lb(f"scale-{len(lbs) + i}") for i in range(k)]
+    errors = settle(api, deadline)
+    new = [api.lb(lb["id"]) for lb in created]
     phases["loadbalancers"] = time.monotonic() - t
     t = time.monotonic()
     listeners = [api.create_listener(lb["id"], "HTTP", 80, wait=False) for lb in new]
@@ -198,8 +200,7 @@ def run_pass(ws: Workspace, name: str, settings: dict | None, member, steps: lis
     deadline = t_start + budget + GRACE
     out = {"settings": {"steps": steps, "budget_s": budget, "octolb_settings": o.settings,
                         "lb_shape": "HTTP listener + ROUND_ROBIN pool + 1 member, no HM",
-                        "creation": "LBs one after the other; listeners, pools, members "
-                                    "in parallel phases"},
+                        "creation": "LBs, listeners, pools, members in parallel phases"},
            "controller_idle_empty": procs.memory_kib(o.pid), "steps": []}
     lbs: list[dict] = []
     stop_reason = None
@@ -216,24 +217,30 @@ def run_pass(ws: Workspace, name: str, settings: dict | None, member, steps: lis
             break
         ws.log(f"scale ({name}): {len(lbs)} -> {target} load balancers")
         t0 = time.monotonic()
+        cpu0 = machine.cpu_busy()
         try:
             g = grow(api, lbs, k, member, deadline)
         except (ApiError, httpx.HTTPError) as exc:
+            busy = cpu_pct(cpu0)
             diag = diagnostics(o)
             out["at_failure"] = {"elapsed_in_step_s": time.monotonic() - t0,
                                  "load_balancers_created": len(lbs), **diag,
                                  **idle_cpu(o, 3.0), "served": served(lbs, 0.5)}
-            stop_reason = (f"the control plane, creating the step to {target}: {exc} "
+            resource = (f"CPU (the machine was {busy:.0f}% busy during the step, both "
+                        "cores): " if busy >= CPU_SATURATED else "")
+            stop_reason = (f"{resource}the control plane, creating the step to {target}: {exc} "
                            f"(failovers started so far: {diag['failovers_started']}, "
                            f"LBs by status: {diag.get('load_balancer_by_status')}"
                            + (f", last_error: {diag['lb_errors'][0]!r}"
                               if diag.get("lb_errors") else "") + ")")
             break
         took = time.monotonic() - t0
+        busy = cpu_pct(cpu0)
         rate = took / k
         ok = served(lbs)
         mem = meminfo()
         step = {"load_balancers": len(lbs), "create_s": took, "seconds_per_lb": rate,
+                "machine_cpu_busy_pct": busy,
                 **g, "served": ok, "controller_memory_kib": procs.memory_kib(o.pid),
                 "controller_threads": procs.threads(o.pid),
                 "mem_available_mib": mem["MemAvailable"] // 1024,
