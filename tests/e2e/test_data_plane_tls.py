@@ -163,7 +163,7 @@ def test_mandatory_client_authentication(cloud: Cloud, site, files):  # noqa: F8
 def test_l7_rules_on_the_client_certificate(cloud: Cloud, site, files):  # noqa: F811
     """SSL_CONN_HAS_CERT and SSL_DN_FIELD route on the client's certificate (OPTIONAL client
     authentication: a client may come without one)."""
-    lis = terminated_listener(cloud, site, 8446, default_tls_container_ref=site["refs"]["www"],
+    lis = terminated_listener(cloud, site, 8447, default_tls_container_ref=site["refs"]["www"],
                               client_ca_tls_container_ref=site["refs"]["client_ca"],
                               client_authentication="OPTIONAL")
     lb_id = site["lb"]["id"]
@@ -178,24 +178,24 @@ def test_l7_rules_on_the_client_certificate(cloud: Cloud, site, files):  # noqa:
     cloud._create(lb_id, f"l7policies/{alice['id']}/rules", "rule", {
         "type": "SSL_DN_FIELD", "compare_type": "EQUAL_TO", "key": "CN", "value": "alice"})
     vip = site["lb"]["vip_address"]
-    wait_until(lambda: https_get(vip, 8446, context(files, "client"), WWW)[0] == 307, 20,
+    wait_until(lambda: https_get(vip, 8447, context(files, "client"), WWW)[0] == 307, 20,
                interval=0.1, what="the CN policy applied")
-    assert https_get(vip, 8446, context(files), WWW)[0] == 403  # no certificate: rejected
+    assert https_get(vip, 8447, context(files), WWW)[0] == 403  # no certificate: rejected
     # a certificate whose CN is not alice: neither policy matches, the pool answers
     ctx = context(files)
     ctx.load_cert_chain(str(files / "bob.pem"))
-    assert https_get(vip, 8446, ctx, WWW)[:2] == (200, "m")
+    assert https_get(vip, 8447, ctx, WWW)[:2] == (200, "m")
     # SSL_VERIFY_RESULT: the verification result of the client's certificate (0 = verified)
     verified = cloud._create(lb_id, "l7policies", "l7policy", {
         "listener_id": lis["id"], "action": "REDIRECT_TO_URL", "position": 3,
         "redirect_url": "https://verified.example.test/", "redirect_http_code": 302})
     rule = cloud._create(lb_id, f"l7policies/{verified['id']}/rules", "rule", {
         "type": "SSL_VERIFY_RESULT", "compare_type": "EQUAL_TO", "value": "0"})
-    wait_until(lambda: https_get(vip, 8446, ctx, WWW)[0] == 302, 20, interval=0.1,
+    wait_until(lambda: https_get(vip, 8447, ctx, WWW)[0] == 302, 20, interval=0.1,
                what="the verify-result policy applied to bob")
     cloud.update(lb_id, f"l7policies/{verified['id']}/rules/{rule['id']}", "rule",
                  {"value": "1"})
-    wait_until(lambda: https_get(vip, 8446, ctx, WWW)[0] == 200, 20, interval=0.1,
+    wait_until(lambda: https_get(vip, 8447, ctx, WWW)[0] == 200, 20, interval=0.1,
                what="verify result 1 matches no verified client")
 
 
