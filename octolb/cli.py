@@ -81,7 +81,13 @@ def clouds_yaml(api_url: str) -> dict:
 
 
 def write_clouds_yaml(api_url: str, user_file: bool) -> list[Path]:
-    """The stock `openstack --os-cloud octolb ...` works with no Keystone."""
+    """The stock `openstack --os-cloud octolb ...` works with no Keystone.
+
+    With `auth_strategy = keystone` nothing is written: every request needs a token, so an
+    `auth_type: none` entry could only fail; clients use their cloud's own credentials and
+    find octolb in Keystone's catalog (or through `--os-endpoint-override`)."""
+    if CONF.api_settings.auth_strategy == "keystone":
+        return []
     entry = clouds_yaml(api_url)
     targets = [config.state_path("clouds.yaml")]
     if user_file:
@@ -167,9 +173,13 @@ def up(args: argparse.Namespace) -> int:
           f"{api_url}/network; key manager at {api_url}/key-manager)", flush=True)
     print(f"health manager        udp://{hm.bind_ip}:{hm.bind_port}", flush=True)
     print(f"state directory       {CONF.state_dir}", flush=True)
-    print(f"clouds.yaml           {', '.join(map(str, clouds))}", flush=True)
-    print("try: openstack --os-cloud octolb loadbalancer create --name lb1 "
-          "--vip-subnet-id private-subnet --wait", flush=True)
+    if clouds:
+        print(f"clouds.yaml           {', '.join(map(str, clouds))}", flush=True)
+        print("try: openstack --os-cloud octolb loadbalancer create --name lb1 "
+              "--vip-subnet-id private-subnet --wait", flush=True)
+    else:
+        print("clouds.yaml           not written (auth_strategy = keystone: use your cloud's "
+              "credentials; octolb is the load-balancer endpoint in its catalog)", flush=True)
     server = uvicorn.Server(uvicorn.Config(keystone.wrap(create_app(bus)), host=api.bind_host,
                                            port=api.bind_port, log_level="warning",
                                            access_log=False))
