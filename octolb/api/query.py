@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import Request
 from oslo_utils import strutils
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, null, or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from octolb.api.errors import BadRequest
 from octolb.config import CONF
@@ -93,6 +93,37 @@ def select_fields(doc: dict, request: Request) -> dict:
     return {k: v for k, v in doc.items() if k in fields}
 
 
+def _sort_value(column, value):
+    """Octavia compares NULLs as ''/0 when paging: the same stand-ins make the order and the
+    keyset comparison agree on every database (SQLite sorts NULL first, PostgreSQL last)."""
+    expr = getattr(column, "expression", column)
+    if not getattr(expr, "nullable", False):
+        return column if value is _COLUMN else value
+    stand_in = {str: "", int: 0, bool: False}.get(getattr(column.type, "python_type", None))
+    if stand_in is None:
+        return column if value is _COLUMN else value
+    if value is _COLUMN:
+        return func.coalesce(column, stand_in)
+    return stand_in if value is None else value
+
+
+_COLUMN = object()
+
+
+def _after(keys: list[tuple[Any, bool]], values: list[Any]):
+    """Rows strictly after `values` in the order `keys` ((column, descending) pairs): the
+    compound-key comparison, spelled out so that mixed directions work everywhere."""
+    alternatives = []
+    for i, (col, desc) in enumerate(keys):
+        expr = _sort_value(col, _COLUMN)
+        here = [(_sort_value(c, _COLUMN) == _sort_value(c, v))
+                for (c, _d), v in zip(keys[:i], values[:i], strict=True)]
+        bound = _sort_value(col, values[i])
+        here.append(expr < bound if desc else expr > bound)
+        alternatives.append(and_(*here))
+    return or_(*alternatives)
+
+
 def list_resources(
     request: Request,
     session: Session,
@@ -102,11 +133,15 @@ def list_resources(
     columns: dict[str, Any],
     render: Callable[[Any], dict],
     where: list | None = None,
-    visible: Callable[[Any], bool] | None = None,
     id_attr: str = "id",
 ) -> dict:
     """`columns` maps API names to ORM columns (filterable and sortable keys); `id_attr` is the
-    attribute that identifies a row (the pagination marker, the last sort tie-breaker)."""
+    attribute that identifies a row (the pagination marker, the last sort tie-breaker).
+
+    Filters, order, marker and limit are SQL (keyset pagination: a page costs the same at the
+    end of a long list as at its start), and every relationship is loaded in one query per
+    page rather than one per row. Tag filters are matched in Python (tags are a JSON column),
+    and then the page is cut in Python too."""
     stmt = select(model)
     for cond in where or []:
         stmt = stmt.where(cond)
@@ -118,35 +153,61 @@ def list_resources(
             raise BadRequest(INVALID_FILTER)
         col = columns[key]
         stmt = stmt.where(col == _coerce(col, values[0]))
-    order = []
+    keys: list[tuple[Any, bool]] = []
     requested = _sort_spec(request)
     for key, direction in requested:
         if key not in columns:
             raise BadRequest(f"Supplied sort key '{key}' is not valid.")
-        col = columns[key]
-        order.append(col.desc() if direction == "desc" else col.asc())
+        keys.append((columns[key], direction == "desc"))
     names = [k for k, _ in requested]
     for tie in ("created_at", id_attr):
         if tie in columns and tie not in names:
-            order.append(columns[tie].asc())
-    rows = list(session.scalars(stmt.order_by(*order)).unique())
-    if visible is not None:
-        rows = [r for r in rows if visible(r)]
-    tags = _tags(request)
-    if tags:
-        rows = [r for r in rows if _tag_match(getattr(r, "tags", []), tags)]
+            keys.append((columns[tie], False))
+    id_col = columns.get(id_attr, getattr(model, id_attr))
+    stmt = stmt.options(*(selectinload(getattr(model, rel.key))
+                          for rel in model.__mapper__.relationships))
 
     marker = request.query_params.get("marker")
-    if marker:
-        pos = next((i for i, r in enumerate(rows) if getattr(r, id_attr) == marker), None)
-        if pos is None:
-            raise BadRequest(f"Supplied pagination marker '{marker}' is not valid.")
-        if request.query_params.get("page_reverse") == "True":
-            rows = rows[:pos]
-        else:
-            rows = rows[pos + 1:]
+    reverse = bool(marker) and request.query_params.get("page_reverse") == "True"
     limit = _limit(request)
-    page = rows if limit is None else rows[:limit]
+    tags = _tags(request)
+
+    def ordered(stmt, backwards: bool):
+        return stmt.order_by(*(
+            (_sort_value(c, _COLUMN).asc() if desc == backwards else
+             _sort_value(c, _COLUMN).desc()) for c, desc in keys))
+
+    if tags:
+        # ids and tags of every match, in order; only the page's rows are then loaded
+        ids = [i for i, t in session.execute(
+               ordered(stmt.with_only_columns(id_col, getattr(model, "tags", null())), False))
+               if _tag_match(t, tags)]
+        if marker:
+            if marker not in ids:
+                raise BadRequest(f"Supplied pagination marker '{marker}' is not valid.")
+            pos = ids.index(marker)
+            ids = ids[:pos] if reverse else ids[pos + 1:]
+        if limit is not None:
+            ids = ids[-limit:] if reverse else ids[:limit]
+        by_id = {getattr(r, id_attr): r
+                 for r in session.scalars(stmt.where(id_col.in_(ids))).unique()} if ids else {}
+        page = [by_id[i] for i in ids]
+    else:
+        if marker:
+            mark_row = session.execute(
+                stmt.with_only_columns(*(c for c, _d in keys)).where(id_col == marker)
+                .order_by(None)).first()
+            if mark_row is None:
+                raise BadRequest(f"Supplied pagination marker '{marker}' is not valid.")
+            # before the marker = after it in the reversed order
+            stmt = stmt.where(_after([(c, desc != reverse) for c, desc in keys],
+                                     list(mark_row)))
+        stmt = ordered(stmt, reverse)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        page = list(session.scalars(stmt).unique())
+        if reverse:
+            page.reverse()
 
     links = []
     if page:

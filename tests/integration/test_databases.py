@@ -17,6 +17,11 @@ from octolb.db import migrate
 from octolb.db import session as dbs
 from octolb.db.models import LoadBalancer
 from octolb.network import local as network
+from tests.api.test_pagination import (
+    check_page_reverse_is_the_page_before_the_marker,
+    check_walk_with_mixed_directions_and_null_sort_values,
+    make_lbs,
+)
 
 SERVERS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/{db}",
@@ -70,3 +75,22 @@ def test_migrations_and_the_api_work_on(database_url, tmp_path):
     assert api.post("/v2/lbaas/loadbalancers", json=body).status_code == 201
     assert api.post("/v2/lbaas/loadbalancers", json=body).status_code == 409
     config.CONF.clear_override("state_dir")
+
+
+def test_keyset_pagination_on(database_url, tmp_path):
+    """The SQL of `marker`/`page_reverse` under mixed sort directions and NULL sort values
+    (which PostgreSQL orders last, MariaDB first)."""
+    config.load([])
+    config.CONF.set_override("state_dir", str(tmp_path))
+    try:
+        migrate.upgrade(database_url)
+        dbs.configure(database_url)
+        with dbs.transaction() as s:
+            network.seed(s, "private", "private-subnet", "127.1.0.0/16")
+        api = TestClient(create_app(NullBus()))
+        sub = api.get("/network/v2.0/subnets?name=private-subnet").json()["subnets"][0]["id"]
+        lbs = make_lbs(api, sub)
+        check_walk_with_mixed_directions_and_null_sort_values(api, lbs)
+        check_page_reverse_is_the_page_before_the_marker(api, lbs)
+    finally:
+        config.CONF.clear_override("state_dir")
