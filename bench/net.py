@@ -6,12 +6,9 @@ import random
 import socket
 import time
 
+from octolb.netutil import free_port, wait_until
 
-def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
+__all__ = ["free_port", "loopback_net", "wait_port", "wait_until"]
 
 _used: set[int] = set()
 
@@ -34,17 +31,3 @@ def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on {host}:{port}") from None
             time.sleep(0.05)
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - reported on timeout
-            last = exc
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")

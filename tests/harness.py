@@ -12,20 +12,16 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 
+from octolb import netutil
+from octolb.netutil import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def loopback_ranges(n: int) -> list[str]:
@@ -36,17 +32,8 @@ def loopback_ranges(n: int) -> list[str]:
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - reported on timeout
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    """octolb.netutil.wait_until, failing the test (AssertionError) on timeout."""
+    return netutil.wait_until(predicate, timeout, interval, what, error=AssertionError)
 
 
 class _QuietServer(ThreadingHTTPServer):

@@ -3,41 +3,31 @@ validation, in-use rules, list features, who may do what, and load balancers in 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from octolb.db import session as dbs
 from octolb.db.models import LoadBalancer
-from tests.api.conftest import settle
-from tests.api.test_flavors import MEMBER, NIL, UNKNOWN, fault
+from tests.api.conftest import MEMBER, NIL, UNKNOWN, ProfiledAPI, created, fault, new_lb, settle
 
 DENIED = "Policy does not allow this request to be performed."
 
-
-def new_profile(api, data=None, name="azp", provider="amphora"):
-    return api.post("/v2/lbaas/availabilityzoneprofiles", json={"availability_zone_profile": {
-        "name": name, "provider_name": provider,
-        "availability_zone_data": data if isinstance(data, str) else json.dumps(data or {})}})
+ZONES = ProfiledAPI(
+    profiles="/v2/lbaas/availabilityzoneprofiles", profile_key="availability_zone_profile",
+    data_field="availability_zone_data", profile_name="azp",
+    choices="/v2/lbaas/availabilityzones", choice_key="availability_zone",
+    profile_field="availability_zone_profile_id", choice_name="az1")
+new_profile, new_zone = ZONES.new_profile, ZONES.new_choice
 
 
 @pytest.fixture
 def profile(api):
-    r = new_profile(api, {"management_cidr": "127.3.0.0/24"})
-    assert r.status_code == 201, r.text
-    return r.json()["availability_zone_profile"]["id"]
-
-
-def new_zone(api, profile_id, name="az1", **kw):
-    return api.post("/v2/lbaas/availabilityzones", json={"availability_zone": {
-        "name": name, "availability_zone_profile_id": profile_id, **kw}})
+    return created(new_profile(api, {"management_cidr": "127.3.0.0/24"}),
+                   "availability_zone_profile")
 
 
 @pytest.fixture
 def zone(api, profile):
-    r = new_zone(api, profile)
-    assert r.status_code == 201, r.text
-    return r.json()["availability_zone"]["name"]
+    return created(new_zone(api, profile), "availability_zone", "name")
 
 
 # --- availability zone profiles ---
@@ -223,11 +213,6 @@ def test_zone_profiles_are_for_admins_only(api, profile):
 
 
 # --- load balancers in a zone ---
-
-def new_lb(api, subnet_id, **kw):
-    return api.post("/v2/lbaas/loadbalancers",
-                    json={"loadbalancer": {"vip_subnet_id": subnet_id, **kw}})
-
 
 def test_lb_created_in_a_zone_stores_and_shows_it(api, subnet_id, zone):
     r = new_lb(api, subnet_id, availability_zone=zone)

@@ -10,46 +10,24 @@ import pytest
 from octolb.config import CONF
 from octolb.db import session as dbs
 from octolb.db.models import LoadBalancer
-from tests.api.conftest import settle
+from tests.api.conftest import MEMBER, NIL, UNKNOWN, ProfiledAPI, created, fault, new_lb, settle
 
-NIL = "00000000-0000-0000-0000-000000000000"
-UNKNOWN = "6f1e9c52-3f4e-4a8e-9a51-2b2f7f0d9c11"
-MEMBER = {"X-Project-Id": "tenant-a", "X-Roles": "member,reader,load-balancer_member"}
-
-
-def fault(r, status: int) -> str:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"faultcode", "faultstring", "debuginfo"}
-    assert body["debuginfo"] is None
-    assert body["faultcode"] == ("Client" if status < 500 else "Server")
-    return body["faultstring"]
-
-
-def new_profile(api, data=None, name="fp", provider="amphora"):
-    r = api.post("/v2/lbaas/flavorprofiles", json={"flavorprofile": {
-        "name": name, "provider_name": provider,
-        "flavor_data": data if isinstance(data, str) else json.dumps(data or {})}})
-    return r
+FLAVORS = ProfiledAPI(
+    profiles="/v2/lbaas/flavorprofiles", profile_key="flavorprofile", data_field="flavor_data",
+    profile_name="fp", choices="/v2/lbaas/flavors", choice_key="flavor",
+    profile_field="flavor_profile_id", choice_name="small")
+new_profile, new_flavor = FLAVORS.new_profile, FLAVORS.new_choice
 
 
 @pytest.fixture
 def profile(api):
-    r = new_profile(api, {"loadbalancer_topology": "SINGLE", "haproxy_maxconn": 500})
-    assert r.status_code == 201, r.text
-    return r.json()["flavorprofile"]["id"]
-
-
-def new_flavor(api, profile_id, name="small", **kw):
-    return api.post("/v2/lbaas/flavors", json={"flavor": {
-        "name": name, "flavor_profile_id": profile_id, **kw}})
+    return created(new_profile(api, {"loadbalancer_topology": "SINGLE", "haproxy_maxconn": 500}),
+                   "flavorprofile")
 
 
 @pytest.fixture
 def flavor(api, profile):
-    r = new_flavor(api, profile)
-    assert r.status_code == 201, r.text
-    return r.json()["flavor"]["id"]
+    return created(new_flavor(api, profile), "flavor")
 
 
 # --- flavor profiles ---
@@ -281,11 +259,6 @@ def test_flavor_profiles_are_for_admins_only(api, profile):
 
 
 # --- load balancers with a flavor ---
-
-def new_lb(api, subnet_id, headers=None, **kw):
-    return api.post("/v2/lbaas/loadbalancers", headers=headers,
-                    json={"loadbalancer": {"vip_subnet_id": subnet_id, **kw}})
-
 
 def test_lb_created_with_a_flavor_stores_and_shows_it(api, subnet_id, flavor):
     r = new_lb(api, subnet_id, flavor_id=flavor)

@@ -13,8 +13,11 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.datastructures import QueryParams
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -240,16 +243,6 @@ async def create_secret(request: Request, session: Session = Depends(deps.db),
                         status_code=201)
 
 
-def _page(request: Request, kind: str, total: int, limit: int, offset: int) -> dict:
-    out: dict = {"total": total}
-    url = f"{_base(request)}/v1/{kind}"
-    if offset + limit < total:
-        out["next"] = f"{url}?limit={limit}&offset={offset + limit}"
-    if offset > 0:
-        out["previous"] = f"{url}?limit={limit}&offset={max(0, offset - limit)}"
-    return out
-
-
 def _limit_offset(request: Request) -> tuple[int, int]:
     try:
         limit = int(request.query_params.get("limit", DEFAULT_LIMIT))
@@ -259,45 +252,68 @@ def _limit_offset(request: Request) -> tuple[int, int]:
     return max(1, min(limit, MAX_LIMIT)), max(0, offset)
 
 
+def _matching(query: QueryParams, columns: dict) -> list:
+    """Equality filters for the query parameters that are set (`?name=x` → name == x)."""
+    return [column == query[param] for param, column in columns.items() if query.get(param)]
+
+
+def _page_of(request: Request, session: Session, ctx: auth.Context, kind: str, model,
+             render: Callable[[Request, Any], dict],
+             filters: Callable[[QueryParams], list]) -> dict:
+    """One page of the project's secrets or containers (`kind`), oldest first, with
+    Barbican's `total` and `next`/`previous` links."""
+    project = _project(ctx)
+    limit, offset = _limit_offset(request)
+    where = [model.project_id == project, *filters(request.query_params)]
+    total = session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+    rows = session.scalars(select(model).where(*where)
+                           .order_by(model.created_at, model.id)
+                           .limit(limit).offset(offset))
+    doc: dict = {kind: [render(request, row) for row in rows], "total": total}
+    url = f"{_base(request)}/v1/{kind}"
+    if offset + limit < total:
+        doc["next"] = f"{url}?limit={limit}&offset={offset + limit}"
+    if offset > 0:
+        doc["previous"] = f"{url}?limit={limit}&offset={max(0, offset - limit)}"
+    return doc
+
+
+_GETTERS = {"secret": store.get_secret, "container": store.get_container}
+
+
+def _get_or_404(session: Session, ctx: auth.Context, what: str, ref_id: str):
+    """The project's secret or container (`what`) of that id; 404 for any other id."""
+    try:
+        return _GETTERS[what](session, _uuid_or_404(ref_id, what), _project(ctx),
+                              is_admin=False)
+    except store.RefNotFound:
+        raise KMError(404, f"{what.capitalize()} not found.") from None
+
+
+def _secret_filters(query: QueryParams) -> list:
+    where = _matching(query, {"name": Secret.name, "alg": Secret.algorithm,
+                              "mode": Secret.mode, "secret_type": Secret.secret_type})
+    if query.get("bits"):
+        try:
+            where.append(Secret.bit_length == int(query["bits"]))
+        except ValueError:
+            raise KMError(400, "bits must be an integer.") from None
+    return where
+
+
 @router.get("/v1/secrets")
 @router.get("/v1/secrets/", include_in_schema=False)
 @_guard
 def list_secrets(request: Request, session: Session = Depends(deps.db),
                  ctx: auth.Context = Depends(auth.context)):
-    project = _project(ctx)
-    limit, offset = _limit_offset(request)
-    q = request.query_params
-    where = [Secret.project_id == project]
-    for param, column in (("name", Secret.name), ("alg", Secret.algorithm),
-                          ("mode", Secret.mode), ("secret_type", Secret.secret_type)):
-        if q.get(param):
-            where.append(column == q[param])
-    if q.get("bits"):
-        try:
-            where.append(Secret.bit_length == int(q["bits"]))
-        except ValueError:
-            raise KMError(400, "bits must be an integer.") from None
-    total = session.scalar(select(func.count()).select_from(Secret).where(*where)) or 0
-    rows = session.scalars(select(Secret).where(*where)
-                           .order_by(Secret.created_at, Secret.id)
-                           .limit(limit).offset(offset))
-    return {"secrets": [render_secret(request, s) for s in rows],
-            **_page(request, "secrets", total, limit, offset)}
-
-
-def _secret(session: Session, ctx: auth.Context, secret_id: str) -> Secret:
-    try:
-        return store.get_secret(session, _uuid_or_404(secret_id, "secret"),
-                                _project(ctx), is_admin=False)
-    except store.RefNotFound:
-        raise KMError(404, "Secret not found.") from None
+    return _page_of(request, session, ctx, "secrets", Secret, render_secret, _secret_filters)
 
 
 @router.get("/v1/secrets/{secret_id}")
 @_guard
 def show_secret(secret_id: str, request: Request, session: Session = Depends(deps.db),
                 ctx: auth.Context = Depends(auth.context)):
-    secret = _secret(session, ctx, secret_id)
+    secret = _get_or_404(session, ctx, "secret", secret_id)
     accept = request.headers.get("accept", "application/json").split(";")[0].strip()
     if accept not in ("application/json", "*/*", "", "application/*"):
         return _payload_response(request, secret)  # the pre-1.0 way of reading a payload
@@ -325,16 +341,7 @@ def _payload_response(request: Request, secret: Secret) -> Response:
 @_guard
 def secret_payload(secret_id: str, request: Request, session: Session = Depends(deps.db),
                    ctx: auth.Context = Depends(auth.context)):
-    return _payload_response(request, _secret(session, ctx, secret_id))
-
-
-@router.delete("/v1/secrets/{secret_id}", status_code=204)
-@_guard
-def delete_secret(secret_id: str, session: Session = Depends(deps.db),
-                  ctx: auth.Context = Depends(auth.context)):
-    session.delete(_secret(session, ctx, secret_id))
-    session.commit()
-    return Response(status_code=204)
+    return _payload_response(request, _get_or_404(session, ctx, "secret", secret_id))
 
 
 # --- containers ---------------------------------------------------------------------
@@ -415,44 +422,30 @@ async def create_container(request: Request, session: Session = Depends(deps.db)
 @_guard
 def list_containers(request: Request, session: Session = Depends(deps.db),
                     ctx: auth.Context = Depends(auth.context)):
-    project = _project(ctx)
-    limit, offset = _limit_offset(request)
-    where = [SecretContainer.project_id == project]
-    if request.query_params.get("name"):
-        where.append(SecretContainer.name == request.query_params["name"])
-    if request.query_params.get("type"):
-        where.append(SecretContainer.type == request.query_params["type"])
-    total = session.scalar(select(func.count()).select_from(SecretContainer)
-                           .where(*where)) or 0
-    rows = session.scalars(select(SecretContainer).where(*where)
-                           .order_by(SecretContainer.created_at, SecretContainer.id)
-                           .limit(limit).offset(offset))
-    return {"containers": [render_container(request, c) for c in rows],
-            **_page(request, "containers", total, limit, offset)}
-
-
-def _container(session: Session, ctx: auth.Context, container_id: str) -> SecretContainer:
-    try:
-        return store.get_container(session, _uuid_or_404(container_id, "container"),
-                                   _project(ctx), is_admin=False)
-    except store.RefNotFound:
-        raise KMError(404, "Container not found.") from None
+    return _page_of(request, session, ctx, "containers", SecretContainer, render_container,
+                    lambda query: _matching(query, {"name": SecretContainer.name,
+                                                    "type": SecretContainer.type}))
 
 
 @router.get("/v1/containers/{container_id}")
 @_guard
 def show_container(container_id: str, request: Request, session: Session = Depends(deps.db),
                    ctx: auth.Context = Depends(auth.context)):
-    return render_container(request, _container(session, ctx, container_id))
+    return render_container(request, _get_or_404(session, ctx, "container", container_id))
 
 
-@router.delete("/v1/containers/{container_id}", status_code=204)
-@_guard
-def delete_container(container_id: str, session: Session = Depends(deps.db),
-                     ctx: auth.Context = Depends(auth.context)):
-    session.delete(_container(session, ctx, container_id))
-    session.commit()
-    return Response(status_code=204)
+def _delete_route(what: str) -> None:
+    @router.delete(f"/v1/{what}s/{{ref_id}}", status_code=204)
+    @_guard
+    def delete(ref_id: str, session: Session = Depends(deps.db),
+               ctx: auth.Context = Depends(auth.context)):
+        session.delete(_get_or_404(session, ctx, what, ref_id))
+        session.commit()
+        return Response(status_code=204)
+
+
+_delete_route("secret")
+_delete_route("container")
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

@@ -4,12 +4,10 @@ numbered: its name is its identity."""
 from __future__ import annotations
 
 from octolb.api.schemas import types as t
+from octolb.api.schemas.flavor import ChoicePOST
 
 
-class AvailabilityZonePOST(t.Body):
-    name: t.Name
-    description: t.Name = None
-    enabled: t.Bool = True
+class AvailabilityZonePOST(ChoicePOST):
     availability_zone_profile_id: t.UUID
 
 

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from octolb.api.schemas import types as t
-from octolb.api.schemas.flavor_profile import JSONText
+from octolb.api.schemas.flavor_profile import JSONText, ProfilePOST, ProfilePUT, profile_renderer
 
 
-class AvailabilityZoneProfilePOST(t.Body):
-    name: t.Name
-    provider_name: t.Name
+class AvailabilityZoneProfilePOST(ProfilePOST):
     availability_zone_data: JSONText
 
 
-class AvailabilityZoneProfilePUT(t.Body):
-    name: t.Name = None
-    provider_name: t.Name = None
+class AvailabilityZoneProfilePUT(ProfilePUT):
     availability_zone_data: JSONText = None
 
 
-def render(azp) -> dict:
-    return {"id": azp.id, "name": azp.name, "provider_name": azp.provider_name,
-            "availability_zone_data": azp.availability_zone_data}
+render = profile_renderer("availability_zone_data")

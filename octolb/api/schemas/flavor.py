@@ -1,14 +1,20 @@
-"""Flavor request bodies and representation (v2.6)."""
+"""Flavor request bodies and representation (v2.6). The fields every named choice of a
+profile is created with are here too (availability zones choose their own kind of profile)."""
 
 from __future__ import annotations
 
 from octolb.api.schemas import types as t
 
 
-class FlavorPOST(t.Body):
+class ChoicePOST(t.Body):
+    """A named choice's fields; a kind adds its profile's id (after these)."""
+
     name: t.Name
     description: t.Name = None
     enabled: t.Bool = True
+
+
+class FlavorPOST(ChoicePOST):
     flavor_profile_id: t.UUID
 
 
