@@ -555,6 +555,28 @@ def test_restarted_agent_starts_a_configured_haproxy_that_is_not_running(
     assert fresh_connection_get(serving_lb.url).status_code == 200
 
 
+def test_killed_haproxy_master_is_replaced_at_once_not_by_the_watchdog_scan(
+    client, amp, serving_lb
+):
+    # The scan for dead HAProxy processes is made so slow that only the pidfd held on the
+    # master can explain a restart (tests/e2e/test_haproxy_death_watch.py has no scan).
+    ini = (amp.base_path / "agent.ini").read_text()
+    assert "watchdog_interval" not in ini
+    client.update_agent_config(amp, ini.replace(
+        "[haproxy_amphora]\n", "[haproxy_amphora]\nwatchdog_interval = 3600\n").encode())
+    old_master = master_pid(amp, serving_lb)
+    for pid in [old_master, *children(old_master)]:
+        os.kill(pid, signal.SIGKILL)
+
+    new_master = eventually(
+        lambda: (pid := master_pid(amp, serving_lb)) not in (None, old_master)
+        and is_alive(pid) and pid, what="a new HAProxy master")
+    eventually(lambda: fresh_connection_get(serving_lb.url).status_code == 200,
+               what="VIP serves again")
+    assert client.get_details(amp)["haproxy_count"] == 1
+    assert is_alive(new_master)
+
+
 def test_delete_stops_haproxy_and_the_agent(driver, client, amp, serving_lb):
     agent_pid = int(amp.build())
     master = master_pid(amp, serving_lb)

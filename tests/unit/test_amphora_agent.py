@@ -75,6 +75,20 @@ def test_config_reads_octavia_sections(tmp_path):
     assert "s3cret" not in repr(conf)
 
 
+def test_watchdog_interval_defaults_to_a_slow_scan_and_must_be_positive(tmp_path):
+    assert load_config(_write_ini(tmp_path / "agent.ini")).watchdog_interval == 2.0
+    path = _write_ini(tmp_path / "agent.ini")
+    text = path.read_text()
+    path.write_text(text.replace("[haproxy_amphora]\n",
+                                 "[haproxy_amphora]\nwatchdog_interval = 3600\n"))
+    assert load_config(path).watchdog_interval == 3600
+    for bad in ("0", "-1", "nan", "soon"):
+        path.write_text(text.replace("[haproxy_amphora]\n",
+                                     f"[haproxy_amphora]\nwatchdog_interval = {bad}\n"))
+        with pytest.raises(ConfigError, match="watchdog_interval|could not convert"):
+            load_config(path)
+
+
 def test_config_without_heartbeat_key_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="heartbeat_key"):
         load_config(_write_ini(tmp_path / "agent.ini", key_line=""))

@@ -13,7 +13,7 @@ import pytest
 
 from octolb import constants as c
 from octolb.amphora.render import RenderError, render_haproxy_config
-from octolb.amphora.render.haproxy import L7_VAR
+from octolb.amphora.render.l7 import L7_VAR
 from octolb.db import models as m
 from tests.unit.test_render import (
     AMP_ID,

@@ -16,7 +16,7 @@ import pytest
 from octolb import constants as c
 from octolb.amphora.agent import haproxy as agent_haproxy
 from octolb.amphora.render import RenderError, render_haproxy_config
-from octolb.amphora.render import haproxy as render_haproxy
+from octolb.amphora.render import backend as render_backend
 from tests.unit.test_render import (
     AMP_ID,
     add_hm,
@@ -126,7 +126,7 @@ def test_ping_monitor_on_a_tcp_pool(base_path):
 
 
 def test_renderer_and_agent_agree_on_the_script_name():
-    assert render_haproxy.PING_SCRIPT == agent_haproxy.PING_SCRIPT
+    assert render_backend.PING_SCRIPT == agent_haproxy.PING_SCRIPT
 
 
 # --- PING: the agent's script, run as HAProxy runs it ---

@@ -15,13 +15,14 @@ import threading
 import time
 from pathlib import Path
 
-from .config import ConfigError, load_config
+from .config import AgentConfig, ConfigError, load_config
 from .haproxy import HAProxyManager
 from .heartbeat import HeartbeatSender
 from .server import AgentApp, AgentHTTPServer, TLSContextSource
 
 LOG = logging.getLogger("octolb.amphora.agent")
-WATCHDOG_INTERVAL = 0.5  # seconds between checks that every HAProxy still runs
+# Seconds between rounds that delete servers left in maintenance by a runtime change
+LEFTOVERS_INTERVAL = 0.5
 
 
 def raise_nofile_limit() -> int:
@@ -56,6 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     haproxy.install_helpers()  # before start_all: a configuration may name them
 
     stopping = threading.Event()
+    # The fallback scan for a dead HAProxy (the pidfd death watch restarts a master at once);
+    # its interval can change with a configuration update.
+    watchdog = {"interval": conf.watchdog_interval,
+                "due": time.monotonic() + conf.watchdog_interval}
+
+    def on_config(new: AgentConfig) -> None:
+        heartbeat.reconfigure(new.heartbeat_key, new.controller_ip_port_list,
+                              new.heartbeat_interval)
+        watchdog["interval"] = new.watchdog_interval
+        watchdog["due"] = time.monotonic() + new.watchdog_interval
 
     def on_signal(signum: int, frame: object) -> None:
         stopping.set()
@@ -66,10 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = AgentHTTPServer(
             (conf.bind_host, conf.bind_port),
-            AgentApp(haproxy, conf.agent_server_cert, args.config_file,
-                     lambda new: heartbeat.reconfigure(new.heartbeat_key,
-                                                       new.controller_ip_port_list,
-                                                       new.heartbeat_interval)),
+            AgentApp(haproxy, conf.agent_server_cert, args.config_file, on_config),
             TLSContextSource(conf.agent_server_cert, conf.agent_server_ca),
             conf.agent_request_read_timeout,
         )
@@ -78,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         LOG.error("cannot serve on %s:%s: %s", conf.bind_host, conf.bind_port, exc)
         return 1
 
-    # An amphora that rebooted (or whose HAProxy died with the agent away) serves again.
+    # An amphora that rebooted (or whose HAProxy died with the agent away) serves again;
+    # from now on a master that exits is started again at once.
+    haproxy.start_watching()
     haproxy.start_all()
     heartbeat = HeartbeatSender(
         conf.amphora_id, conf.heartbeat_key, conf.controller_ip_port_list,
@@ -94,13 +104,18 @@ def main(argv: list[str] | None = None) -> int:
         conf.amphora_id, conf.bind_host, conf.bind_port, nofile,
     )
 
-    watchdog_due = time.monotonic() + WATCHDOG_INTERVAL
+    leftovers_due = time.monotonic() + LEFTOVERS_INTERVAL
     while not stopping.wait(0.2):  # short waits: signal handlers run between them
-        if time.monotonic() >= watchdog_due:
+        now = time.monotonic()
+        if now >= leftovers_due:
+            haproxy.reap_leftovers()
+            leftovers_due = time.monotonic() + LEFTOVERS_INTERVAL
+        if now >= watchdog["due"]:
             haproxy.restart_dead()
-            watchdog_due = time.monotonic() + WATCHDOG_INTERVAL
+            watchdog["due"] = time.monotonic() + watchdog["interval"]
 
     LOG.info("stopping: HAProxy processes and agent")
+    haproxy.stop_watching()  # before stopping HAProxy: those exits are no deaths
     heartbeat.stop()
     server.shutdown()
     server.server_close()

@@ -24,12 +24,21 @@ class AgentConfig:
     heartbeat_interval: float
     heartbeat_key: str
     agent_request_read_timeout: float = 180.0
+    # Seconds between the watchdog's scans for a dead HAProxy that no pidfd watches (a
+    # watched master is restarted the moment it exits, whatever this is).
+    watchdog_interval: float = 2.0
 
     def __repr__(self) -> str:  # never show the heartbeat key in logs or tracebacks
         return (
             f"AgentConfig(amphora_id={self.amphora_id!r}, "
             f"bind={self.bind_host}:{self.bind_port})"
         )
+
+
+def _positive(value: float, name: str) -> float:
+    if not value > 0:  # also NaN
+        raise ValueError(f"{name} must be positive, got {value}")
+    return value
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -64,6 +73,8 @@ def load_config(path: Path) -> AgentConfig:
             bind_port=int(get("haproxy_amphora", "bind_port", "9443")),
             base_path=Path(get("haproxy_amphora", "base_path")).absolute(),
             haproxy_cmd=get("haproxy_amphora", "haproxy_cmd", "/usr/sbin/haproxy"),
+            watchdog_interval=_positive(
+                float(get("haproxy_amphora", "watchdog_interval", "2")), "watchdog_interval"),
             controller_ip_port_list=destinations,
             heartbeat_interval=float(get("health_manager", "heartbeat_interval", "10")),
             heartbeat_key=get("health_manager", "heartbeat_key"),

@@ -21,6 +21,13 @@ during every reload (for a few milliseconds, longer under load). The agent there
 remembers the masters it knows, and before starting a master, or when stopping
 everything, it also looks for masters in /proc, so that it never starts a second
 HAProxy for a load balancer nor leaves one behind.
+
+A master that dies is started again at once (systemd's ``Restart=always`` for Octavia's
+amphorae): the agent holds a pidfd on every master it started or found, and the kernel
+tells it of the exit. A reload does not look like a death: on SIGUSR2 the master
+re-executes itself in place (same pid, and a pidfd survives execve). A slow scan
+(``restart_dead``, every ``watchdog_interval``) covers what no pidfd watches: a master
+that could not be watched, or a restart that failed.
 """
 
 from __future__ import annotations
@@ -57,6 +64,9 @@ RELOAD_TIMEOUT = 15.0
 RELOAD_RESIGNAL = 5.0
 STOP_TIMEOUT = 10.0
 SOFT_STOP_TIMEOUT = 3.0  # seconds granted to in-flight requests when HAProxy stops
+# A master that dies is started again at once, but not more often than this (seconds): an
+# HAProxy that keeps dying right after its start is not restarted in a tight loop.
+RESTART_INTERVAL = 1.0
 COMMAND_TIMEOUT = 60.0
 
 # What a PING health monitor runs: HAProxy's `external-check command <base_path>/<this>`
@@ -122,6 +132,9 @@ class HAProxyManager:
         # the watchdog manages to delete them (or a reload/restart drops them).
         self._leftovers: dict[str, set[str]] = {}
         self._unchecked: set[str] = set()  # installed without `haproxy -c` (runtime-capable)
+        self._deaths = process.DeathWatch(self._master_exited, name="haproxy-death-watch")
+        self._closing = False  # the agent is stopping: no more restarts
+        self._restarted: dict[str, float] = {}  # LB -> when its master was last restarted
 
     # --- paths and files -------------------------------------------------------------
 
@@ -269,8 +282,11 @@ class HAProxyManager:
     def start(self, lb_id: str) -> None:
         with self.lock(lb_id):
             self._stopped.discard(lb_id)
-            if self.master_pid(lb_id, thorough=True) is None:
+            pid = self.master_pid(lb_id, thorough=True)
+            if pid is None:
                 self._start(lb_id)
+            else:
+                self._watch_master(lb_id, pid)
 
     def reload(self, lb_id: str) -> str:
         """Load the installed configuration; start HAProxy if it is not running.
@@ -286,6 +302,7 @@ class HAProxyManager:
             if pid is None:
                 self._start(lb_id)
                 return "started"
+            self._watch_master(lb_id, pid)
             applied = self._apply_at_runtime(lb_id)
             if applied is not None:
                 return applied
@@ -332,19 +349,32 @@ class HAProxyManager:
             except HAProxyError as exc:
                 LOG.error("cannot start HAProxy of %s: %s\n%s", lb_id, exc.message, exc.details)
 
+    def start_watching(self) -> None:
+        """Restart a master the moment it exits (pidfds, see the module docstring)."""
+        self._deaths.start()
+
+    def stop_watching(self) -> None:
+        self._closing = True
+        self._deaths.stop()
+
     def restart_dead(self) -> list[str]:
-        """What systemd's Restart=always does for Octavia's amphorae: start again every
-        configured LB whose HAProxy died without being asked to stop."""
+        """The slow fallback of the death watch: start again every configured LB whose
+        HAProxy died without being asked to stop and whose master no pidfd watches (one
+        that could not be watched, a restart that failed). A master that is watched is
+        alive: its LB costs no /proc scan."""
         restarted = []
         for lb_id in self.load_balancers():
-            if lb_id in self._stopped:
+            if lb_id in self._stopped or self._deaths.pid(lb_id) is not None:
                 continue
             with self.lock(lb_id):
                 if lb_id in self._stopped or not self.config_path(lb_id).is_file():
                     continue  # stopped or deleted while we waited for the lock
-                if self.master_pid(lb_id, thorough=True) is not None:
+                if self._deaths.pid(lb_id) is not None:
+                    continue  # (re)started while we waited for the lock
+                pid = self.master_pid(lb_id, thorough=True)
+                if pid is not None:
                     self._missing.discard(lb_id)
-                    self._reap_leftovers(lb_id)
+                    self._watch_master(lb_id, pid)
                     continue
                 if lb_id not in self._missing:
                     # Seen missing once: a master in the middle of its re-exec can look
@@ -361,8 +391,19 @@ class HAProxyManager:
                               exc.details)
         return restarted
 
+    def reap_leftovers(self) -> None:
+        """Delete the servers left in maintenance by runtime changes once their connections
+        are gone (see _apply_at_runtime)."""
+        for lb_id in list(self._leftovers):
+            with self.lock(lb_id):
+                if not self.config_path(lb_id).is_file():
+                    self._leftovers.pop(lb_id, None)  # deleted
+                elif self.master_pid(lb_id) is not None:
+                    self._reap_leftovers(lb_id)
+
     def stop_all(self) -> None:
         """Stop every running HAProxy of this agent, in parallel."""
+        self._closing = True
         threads = [
             threading.Thread(target=self._stop_locked, args=(lb_id,))
             for lb_id in self.load_balancers()
@@ -409,10 +450,17 @@ class HAProxyManager:
             pid = self.master_pid(lb_id)
             # Ready when the master handles SIGUSR2: a reload sent earlier would be lost.
             if pid is not None and process.catches_signal(pid, signal.SIGUSR2):
+                if not self._watch_master(lb_id, pid) and not process.is_alive(pid):
+                    raise HAProxyError("HAProxy exited as it started", out)
                 LOG.info("HAProxy of %s started, master pid %d", lb_id, pid)
                 self._leftovers.pop(lb_id, None)
                 self._write_running(lb_id, config)
                 return
+            if pid is None:
+                # the pid file only ever names the daemonised master of this start
+                written = process.read_pid(pid_path)
+                if written is not None and not process.is_alive(written):
+                    raise HAProxyError("HAProxy exited as it started", out)
             if time.monotonic() >= deadline:
                 raise HAProxyError("HAProxy did not come up", out)
             time.sleep(0.01)
@@ -457,6 +505,7 @@ class HAProxyManager:
             pid = self.master_pid(lb_id, thorough=True)
             if pid is None:
                 break
+            self._deaths.forget(lb_id)  # an exit asked for is no death to repair
             # Soft stop first (SIGUSR1: stop listening, finish what is in flight; with
             # SO_REUSEPORT another HAProxy may already serve the same address), then the
             # hard stop for whatever has not finished in time.
@@ -466,6 +515,53 @@ class HAProxyManager:
             self._masters.pop(lb_id, None)
             LOG.info("HAProxy of %s stopped (master pid %d)", lb_id, pid)
         self.pid_path(lb_id).unlink(missing_ok=True)
+
+    def _watch_master(self, lb_id: str, pid: int) -> bool:
+        """Hold a pidfd on the LB's master (called under the LB's lock); False when the
+        master is gone already or no pidfd could be had."""
+        if self._deaths.watch(lb_id, pid, lambda p: self._runs_config(p, lb_id)):
+            return True
+        if process.is_alive(pid):
+            LOG.warning("HAProxy of %s: cannot watch master pid %d; the watchdog scan "
+                        "looks after it", lb_id, pid)
+        return False
+
+    def _master_exited(self, lb_id: str, pid: int) -> None:
+        """From the death watch thread, which must not wait for an LB's lock."""
+        if self._closing:
+            return
+        threading.Thread(target=self._restart_exited, args=(lb_id, pid),
+                         name=f"haproxy-restart-{lb_id[:8]}", daemon=True).start()
+
+    def _restart_exited(self, lb_id: str, pid: int) -> None:
+        pause = self._restarted.get(lb_id, -RESTART_INTERVAL) + RESTART_INTERVAL
+        pause -= time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        with self.lock(lb_id):
+            if (self._closing or lb_id in self._stopped
+                    or not self.config_path(lb_id).is_file()):
+                return  # stopping, stopped or deleted meanwhile
+            if self._deaths.pid(lb_id) is not None:
+                return  # started again while we waited for the lock
+            # The dead master's workers can outlive it for a few milliseconds, orphaned,
+            # with its command line: a worker ignores SIGUSR2, a master does not.
+            masters = [p for p in self._find_masters(lb_id) if p != pid
+                       and process.signal_state(p, signal.SIGUSR2) not in ("ignored", "gone")]
+            if masters:
+                self._masters[lb_id] = masters[0]
+                self._watch_master(lb_id, masters[0])
+                return
+            self._masters.pop(lb_id, None)
+            self._missing.discard(lb_id)
+            LOG.warning("HAProxy of %s: master pid %d exited: starting it again", lb_id, pid)
+            self._restarted[lb_id] = time.monotonic()
+            try:
+                self._start(lb_id)
+            except HAProxyError as exc:
+                LOG.error("cannot restart HAProxy of %s: %s\n%s", lb_id, exc.message,
+                          exc.details)
+                self._master_exited(lb_id, pid)  # again, after RESTART_INTERVAL
 
     def _running_path(self, lb_id: str) -> Path:
         return self.lb_dir(lb_id) / RUNNING_FILE

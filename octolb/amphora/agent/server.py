@@ -210,7 +210,7 @@ class AgentApp:
 
     def update_agent_config(self, body: bytes) -> Response:
         """Replace the agent's configuration; the mutable options (heartbeat key,
-        destinations, interval) take effect at once."""
+        destinations, interval; the watchdog scan interval) take effect at once."""
         if self.config_path is None or self.on_config is None:
             return op_error(404, "Not implemented", "this agent takes no config updates")
         current = load_config(self.config_path)

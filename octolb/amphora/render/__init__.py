@@ -7,9 +7,9 @@ from octolb.amphora.render.errors import RenderError, UnsupportedFeature
 from octolb.amphora.render.haproxy import (
     DEFAULT_USER_LOG_FORMAT,
     config_hash,
-    max_conn_for_fds,
     render_haproxy_config,
 )
+from octolb.amphora.render.limits import max_conn_for_fds
 
 __all__ = [
     "DEFAULT_USER_LOG_FORMAT",
