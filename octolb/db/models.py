@@ -443,6 +443,29 @@ class SecretContainer(Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
 
 
+class KeyManagerConsumer(Base):
+    """A consumer registered through the key manager's API (Barbican's secret consumers,
+    `service`/`resource_type`/`resource_id`, and container consumers, `name`/`URL` kept as
+    `service`/`resource_id`). The load balancers' own uses of secrets and containers are not
+    stored here: they are read from the listeners and pools that hold the references
+    (octolb/certs/consumers.py), so they cannot drift from them."""
+
+    __tablename__ = "key_manager_consumer"
+    __table_args__ = (UniqueConstraint("ref_kind", "ref_id", "identity",
+                                       name="uq_key_manager_consumer_identity"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    ref_kind: Mapped[str] = mapped_column(String(16))  # "secret" | "container"
+    ref_id: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(36))
+    service: Mapped[str] = mapped_column(String(255))  # a container consumer's name
+    resource_type: Mapped[str | None] = mapped_column(String(255))  # None: container
+    resource_id: Mapped[str] = mapped_column(String(255))  # a container consumer's URL
+    identity: Mapped[str] = mapped_column(String(64))  # sha256 of the fields above
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
 def l7_redirect_pools(listener: Listener) -> list[Pool]:
     """Pools a listener sends to through its enabled L7 policies that have a rule, in
     position order, each once (what Octavia counts as the listener using the pool)."""

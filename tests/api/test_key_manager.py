@@ -34,7 +34,7 @@ def test_version_document_announces_v1_with_microversions(api):
     r = api.get("/key-manager/", headers={"OpenStack-API-Version": "key-manager 1.1"})
     assert r.status_code == 200
     (v1,) = r.json()["versions"]["values"]
-    assert v1["id"] == "v1" and v1["min_version"] == "1.0" and v1["max_version"] == "1.1"
+    assert v1["id"] == "v1" and v1["min_version"] == "1.0" and v1["max_version"] == "1.2"
     assert v1["links"][0]["href"].endswith("/key-manager/v1/")
 
 

@@ -133,6 +133,35 @@ def test_default_certificate_sni_and_forwarded_proto(cloud: Cloud, site, files):
     assert cert_files and all(p.stat().st_mode & 0o077 == 0 for p in cert_files)
 
 
+def tls_files(cloud: Cloud, lb_id: str) -> dict[str, bytes]:  # noqa: F811
+    """The tenant TLS files the amphorae hold for a load balancer, by name."""
+    return {p.name: p.read_bytes()
+            for p in (cloud.o.state_dir / "amphorae").rglob(f"{lb_id}/*.pem")}
+
+
+def test_replaced_certificate_file_goes_once_the_new_one_serves(cloud: Cloud, site, pki,  # noqa: F811
+                                                                 files):
+    old, new = (tlsgen.leaf(pki["server_ca"], cn, [WWW]) for cn in ("www-old", "www-new"))
+    lb_id, vip = site["lb"]["id"], site["lb"]["vip_address"]
+    lis = terminated_listener(cloud, site, 8449,
+                              default_tls_container_ref=store(cloud, old.pkcs12()))
+    serving(vip, 8449, context(files))
+    assert https_get(vip, 8449, context(files), WWW)[2] == "www-old"
+    (old_file,) = [n for n, data in tls_files(cloud, lb_id).items() if old.cert_pem in data]
+
+    cloud.update(lb_id, f"listeners/{lis['id']}", "listener",
+                 {"default_tls_container_ref": store(cloud, new.pkcs12())})
+    wait_until(lambda: https_get(vip, 8449, context(files), WWW)[2] == "www-new", 20,
+               interval=0.1, what="the new certificate served")
+    held = tls_files(cloud, lb_id)
+    assert old_file not in held  # removed once HAProxy runs the configuration without it
+    assert [n for n, data in held.items() if new.cert_pem in data]
+    assert f"{lis['id']}.pem" in held  # the crt-list, now naming the new file
+    named = "".join(cloud.rendered_configs()) + b"".join(held.values()).decode(errors="replace")
+    for name in held:  # nothing left that no configuration or crt-list names
+        assert name in named, name
+
+
 def test_tls_versions_without_tls12_refuse_a_tls12_client(cloud: Cloud, site, files):  # noqa: F811
     terminated_listener(cloud, site, 8444, default_tls_container_ref=site["refs"]["www"],
                         tls_versions=["TLSv1.3"])

@@ -36,3 +36,26 @@ def test_secret_store_list_get_delete(octolb):
     octolb.openstack("secret", "delete", href, parse=False)
     assert octolb.api("GET", "/key-manager/v1/secrets").json()["total"] == 0
 
+
+
+def test_secret_consumers_and_the_delete_they_refuse(octolb):
+    """`openstack secret consumer create|list|delete` (microversion 1.1) and `secret delete`
+    of a secret with consumers: refused by the server (1.2) unless `--force`."""
+    href = octolb.openstack("secret", "store", "--name", "used", "--payload", "x")[
+        "Secret href"]
+    for resource in ("img-1", "img-2"):
+        octolb.openstack("secret", "consumer", "create", "-s", "image", "-t", "image",
+                         "-i", resource, href, parse=False)
+    listed = octolb.openstack("secret", "consumer", "list", href)
+    assert sorted((c["Service"], c["Resource type"], c["Resource id"]) for c in listed) == [
+        ("image", "image", "img-1"), ("image", "image", "img-2")]
+    refused = octolb.openstack("secret", "delete", href, check=False, parse=False)
+    assert refused.returncode != 0
+    assert "Secret cannot be deleted as it has consumers" in refused.stderr
+    octolb.openstack("secret", "consumer", "delete", "-s", "image", "-t", "image",
+                     "-i", "img-1", href, parse=False)
+    assert [c["Resource id"] for c in octolb.openstack("secret", "consumer", "list", href)
+            ] == ["img-2"]
+    octolb.openstack("secret", "delete", "--force", href, parse=False)
+    assert octolb.api("GET", f"/key-manager/v1/secrets/{href.rsplit('/', 1)[1]}"
+                      ).status_code == 404

@@ -74,6 +74,17 @@ def test_migrations_and_the_api_work_on(database_url, tmp_path):
     body = {"loadbalancer": {"vip_subnet_id": sub, "vip_address": "127.1.9.9"}}
     assert api.post("/v2/lbaas/loadbalancers", json=body).status_code == 201
     assert api.post("/v2/lbaas/loadbalancers", json=body).status_code == 409
+    # key-manager consumers: the registered ones (a unique key), the load balancers' own
+    km = "/key-manager/v1/secrets"
+    ref = api.post(km, json={"payload": "p", "payload_content_type": "text/plain"}).json()[
+        "secret_ref"].rsplit("/", 1)[1]
+    consumer = {"service": "image", "resource_type": "image", "resource_id": "i1"}
+    for _ in range(2):
+        assert api.post(f"{km}/{ref}/consumers", json=consumer).status_code == 200
+    assert api.get(f"{km}/{ref}/consumers").json()["total"] == 1
+    assert api.delete(f"{km}/{ref}").status_code == 409
+    assert api.request("DELETE", f"{km}/{ref}/consumers", json=consumer).status_code == 200
+    assert api.delete(f"{km}/{ref}").status_code == 204
     config.CONF.clear_override("state_dir")
 
 

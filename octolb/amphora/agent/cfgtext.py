@@ -68,3 +68,35 @@ def _mode(lines: list[list[str]]) -> str | None:
         if words[0] == "mode" and len(words) > 1:
             return words[1]
     return None
+
+
+def files_named(text: str, directory: Path) -> tuple[set[str], set[str], set[str]]:
+    """(names of the files of `directory` the configuration names by absolute path, the
+    ones among them it loads as a crt-list, the `.pem` paths it names elsewhere)."""
+    names: set[str] = set()
+    crt_lists: set[str] = set()
+    elsewhere: set[str] = set()
+    for _, _, lines in sections(text):
+        for words in lines:
+            for i, word in enumerate(words):
+                if not word.startswith("/"):
+                    continue
+                path = Path(word)
+                if path.parent != directory:
+                    if path.suffix == ".pem":
+                        elsewhere.add(word)
+                    continue
+                names.add(path.name)
+                if i > 0 and words[i - 1] == "crt-list":
+                    crt_lists.add(path.name)
+    return names, crt_lists, elsewhere
+
+
+def crt_list_paths(text: str) -> list[str]:
+    """The certificate path of each line of a crt-list (`<path> [ssl options] [filters]`)."""
+    paths = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            paths.append(line.split()[0])
+    return paths

@@ -55,6 +55,8 @@ _LB_ID_RE = re.compile(f"^{LB_ID_PATTERN}$")
 CONFIG_FILE = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
 RUNNING_FILE = "running.cfg"
+# what the certificate upload endpoint may write into an LB's directory (tenant TLS files)
+TLS_FILE = re.compile(r"[A-Za-z0-9_-]{1,64}\.pem")
 SERVER_STATE_FILE = "servers-state"
 
 START_TIMEOUT = 10.0
@@ -281,10 +283,12 @@ class HAProxyManager:
 
     def start(self, lb_id: str) -> None:
         with self.lock(lb_id):
+            began = time.time_ns()
             self._stopped.discard(lb_id)
             pid = self.master_pid(lb_id, thorough=True)
             if pid is None:
                 self._start(lb_id)
+                self._remove_unused_tls_files(lb_id, began)
             else:
                 self._watch_master(lb_id, pid)
 
@@ -296,15 +300,18 @@ class HAProxyManager:
         how: "started", "reloaded" or "updated at runtime (...)".
         """
         with self.lock(lb_id):
+            began = time.time_ns()
             self._require_config(lb_id)
             self._stopped.discard(lb_id)
             pid = self.master_pid(lb_id, thorough=True)
             if pid is None:
                 self._start(lb_id)
+                self._remove_unused_tls_files(lb_id, began)
                 return "started"
             self._watch_master(lb_id, pid)
             applied = self._apply_at_runtime(lb_id)
             if applied is not None:
+                self._remove_unused_tls_files(lb_id, began)
                 return applied
             config = self.read_config(lb_id) or b""
             rc, out = self._check(self.config_path(lb_id))
@@ -323,6 +330,7 @@ class HAProxyManager:
             self._signal_reload(pid)
             self._leftovers.pop(lb_id, None)
             self._write_running(lb_id, config)
+            self._remove_unused_tls_files(lb_id, began)
             return "reloaded"
 
     def stop(self, lb_id: str) -> None:
@@ -669,6 +677,53 @@ class HAProxyManager:
         LOG.info("HAProxy of %s updated at runtime in %.1f ms: %s", lb_id,
                  (time.monotonic() - started) * 1000, summary)
         return f"updated at runtime ({len(ops)} change{'s' if len(ops) != 1 else ''})"
+
+    def unused_tls_files(self, lb_id: str) -> list[str] | None:
+        """The tenant TLS files of the LB's directory that its installed configuration does
+        not use: neither names (`crt-list`, `crt`, `ca-file`, `crl-file`) nor lists in a
+        crt-list it names. None when that cannot be told (a crt-list unreadable, or TLS
+        files named by another path than the directory's): then nothing is unused."""
+        lb_dir = self.lb_dir(lb_id)
+        text = (self.read_config(lb_id) or b"").decode(errors="replace")
+        used, crt_lists, elsewhere = cfgtext.files_named(text, lb_dir)
+        if elsewhere:
+            return None
+        for name in crt_lists:
+            try:
+                entries = cfgtext.crt_list_paths((lb_dir / name).read_text())
+            except (OSError, UnicodeDecodeError):
+                return None
+            for entry in entries:
+                if Path(entry).parent != lb_dir:
+                    return None
+                used.add(Path(entry).name)
+        try:
+            names = os.listdir(lb_dir)
+        except OSError:
+            return None
+        return sorted(n for n in names if TLS_FILE.fullmatch(n) and n not in used)
+
+    def _remove_unused_tls_files(self, lb_id: str, written_before_ns: int) -> None:
+        """After HAProxy loaded the installed configuration (started, reloaded: its new
+        worker runs; the old one keeps what it loaded in memory): remove the tenant TLS
+        files that configuration does not use, the certificates of a listener or pool whose
+        reference changed. A file written since the apply began stays: it was uploaded for
+        the next configuration."""
+        unused = self.unused_tls_files(lb_id)
+        if not unused:
+            return
+        removed = []
+        for name in unused:
+            path = self.lb_dir(lb_id) / name
+            try:
+                if path.stat().st_mtime_ns <= written_before_ns:
+                    path.unlink()
+                    removed.append(name)
+            except OSError as exc:
+                LOG.warning("HAProxy of %s: cannot remove unused %s: %s", lb_id, name, exc)
+        if removed:
+            LOG.info("HAProxy of %s: removed TLS files no longer used: %s", lb_id,
+                     ", ".join(removed))
 
     def _save_server_state(self, lb_id: str) -> None:
         """Keep health states across the reload (used by ``server-state-file`` configs)."""

@@ -1,6 +1,8 @@
 """The built-in key manager's API (Barbican v1 shapes) under `/key-manager`: version
 discovery at its root (python-barbicanclient negotiates the microversion there), secrets
-(store, show, payload, list, delete) and containers (generic, certificate, rsa).
+(store, show, payload, list, delete), containers (generic, certificate, rsa) and their
+consumers (octolb/certs/consumers.py). A secret or container with consumers is not deleted
+without `force` (Barbican's microversion 1.2 rule, applied here whatever the version).
 
 Its own root, like `/network`, because the clients discover versions at the key-manager
 endpoint's root. Errors use Barbican's body `{"code", "title", "description"}`, which
@@ -19,17 +21,19 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.datastructures import QueryParams
 from fastapi.responses import JSONResponse
+from oslo_utils import strutils
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from octolb.api import auth, deps
-from octolb.certs import store
+from octolb.certs import consumers, store
 from octolb.config import CONF
 from octolb.db.models import Secret, SecretContainer
 
 router = APIRouter(prefix="/key-manager")
 
-MIN_VERSION, MAX_VERSION = "1.0", "1.1"
+# 1.1: secret consumers; 1.2: deleting a secret with consumers needs `force`
+MIN_VERSION, MAX_VERSION = "1.0", "1.2"
 # Barbican's default limit is 20000 bytes; a CA bundle may be larger than that
 MAX_PAYLOAD_BYTES = 65536
 DEFAULT_LIMIT, MAX_LIMIT = 10, 100
@@ -37,7 +41,7 @@ TEXT_TYPES = ("text/plain", "text/plain;charset=utf-8", "text/plain; charset=utf
 BINARY_TYPES = ("application/octet-stream", "application/pkcs8", "application/pkix-cert",
                 "application/pkcs12", "application/pkix-crl")
 _TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 406: "Not Acceptable",
-           413: "Request Entity Too Large", 415: "Unsupported Media Type"}
+           409: "Conflict", 413: "Request Entity Too Large", 415: "Unsupported Media Type"}
 
 
 class KMError(Exception):
@@ -147,13 +151,41 @@ def version_v1(request: Request):
 
 # --- secrets ------------------------------------------------------------------------
 
-def render_secret(request: Request, s: Secret) -> dict:
+def _lbaas(request: Request) -> str:
+    base = CONF.api_settings.api_base_uri or str(request.base_url)
+    return f"{base.rstrip('/')}/v2/lbaas"
+
+
+def _consumer_url(request: Request, e: consumers.Consumer) -> str:
+    """A container consumer's `URL`: the load balancers' uses name their object."""
+    if e.ours:
+        return f"{_lbaas(request)}/{e.resource_type}s/{e.resource_id}"
+    return e.resource_id
+
+
+def render_consumer(request: Request, kind: str, e: consumers.Consumer,
+                    full: bool = False) -> dict:
+    """A consumer as a secret (`service`, `resource_type`, `resource_id`) or a container
+    (`name`, `URL`) shows it; `full` adds what a consumer list carries."""
+    if kind == consumers.SECRET:
+        doc: dict = {"service": e.service, "resource_type": e.resource_type or "",
+                     "resource_id": e.resource_id}
+    else:
+        doc = {"name": e.service, "URL": _consumer_url(request, e)}
+    if full:
+        doc.update(status="ACTIVE", created=_ts(e.created), updated=_ts(e.updated))
+    return doc
+
+
+def render_secret(request: Request, s: Secret,
+                  used_by: list[consumers.Consumer] | None = None) -> dict:
     doc = {
         "secret_ref": f"{_base(request)}/v1/secrets/{s.id}", "name": s.name,
         "status": "ACTIVE", "secret_type": s.secret_type, "algorithm": s.algorithm,
         "bit_length": s.bit_length, "mode": s.mode, "expiration": _ts(s.expiration),
         "creator_id": s.creator_id, "created": _ts(s.created_at),
-        "updated": _ts(s.updated_at or s.created_at), "consumers": [],
+        "updated": _ts(s.updated_at or s.created_at),
+        "consumers": [render_consumer(request, consumers.SECRET, e) for e in used_by or []],
     }
     if s.payload is not None:
         doc["content_types"] = {"default": s.content_type or "application/octet-stream"}
@@ -258,7 +290,7 @@ def _matching(query: QueryParams, columns: dict) -> list:
 
 
 def _page_of(request: Request, session: Session, ctx: auth.Context, kind: str, model,
-             render: Callable[[Request, Any], dict],
+             render: Callable[[Request, Any, list], dict],
              filters: Callable[[QueryParams], list]) -> dict:
     """One page of the project's secrets or containers (`kind`), oldest first, with
     Barbican's `total` and `next`/`previous` links."""
@@ -266,10 +298,12 @@ def _page_of(request: Request, session: Session, ctx: auth.Context, kind: str, m
     limit, offset = _limit_offset(request)
     where = [model.project_id == project, *filters(request.query_params)]
     total = session.scalar(select(func.count()).select_from(model).where(*where)) or 0
-    rows = session.scalars(select(model).where(*where)
-                           .order_by(model.created_at, model.id)
-                           .limit(limit).offset(offset))
-    doc: dict = {kind: [render(request, row) for row in rows], "total": total}
+    rows = list(session.scalars(select(model).where(*where)
+                                .order_by(model.created_at, model.id)
+                                .limit(limit).offset(offset)))
+    used_by = consumers.consumers_of(session, kind[:-1], [row.id for row in rows], project)
+    doc: dict = {kind: [render(request, row, used_by[row.id]) for row in rows],
+                 "total": total}
     url = f"{_base(request)}/v1/{kind}"
     if offset + limit < total:
         doc["next"] = f"{url}?limit={limit}&offset={offset + limit}"
@@ -317,7 +351,11 @@ def show_secret(secret_id: str, request: Request, session: Session = Depends(dep
     accept = request.headers.get("accept", "application/json").split(";")[0].strip()
     if accept not in ("application/json", "*/*", "", "application/*"):
         return _payload_response(request, secret)  # the pre-1.0 way of reading a payload
-    return render_secret(request, secret)
+    return render_secret(request, secret, _used_by(session, consumers.SECRET, secret))
+
+
+def _used_by(session: Session, kind: str, obj) -> list[consumers.Consumer]:
+    return consumers.consumers_of(session, kind, [obj.id], obj.project_id)[obj.id]
 
 
 def _payload_response(request: Request, secret: Secret) -> Response:
@@ -346,11 +384,14 @@ def secret_payload(secret_id: str, request: Request, session: Session = Depends(
 
 # --- containers ---------------------------------------------------------------------
 
-def render_container(request: Request, c: SecretContainer) -> dict:
+def render_container(request: Request, c: SecretContainer,
+                     used_by: list[consumers.Consumer] | None = None) -> dict:
     base = _base(request)
     return {
         "container_ref": f"{base}/v1/containers/{c.id}", "name": c.name, "type": c.type,
-        "status": "ACTIVE", "creator_id": c.creator_id, "consumers": [],
+        "status": "ACTIVE", "creator_id": c.creator_id,
+        "consumers": [render_consumer(request, consumers.CONTAINER, e)
+                      for e in used_by or []],
         "created": _ts(c.created_at), "updated": _ts(c.updated_at or c.created_at),
         "secret_refs": [{"name": name, "secret_ref": f"{base}/v1/secrets/{sid}"}
                         for name, sid in (c.secret_refs or {}).items()],
@@ -431,21 +472,120 @@ def list_containers(request: Request, session: Session = Depends(deps.db),
 @_guard
 def show_container(container_id: str, request: Request, session: Session = Depends(deps.db),
                    ctx: auth.Context = Depends(auth.context)):
-    return render_container(request, _get_or_404(session, ctx, "container", container_id))
+    container = _get_or_404(session, ctx, "container", container_id)
+    return render_container(request, container,
+                            _used_by(session, consumers.CONTAINER, container))
 
 
 def _delete_route(what: str) -> None:
     @router.delete(f"/v1/{what}s/{{ref_id}}", status_code=204)
     @_guard
-    def delete(ref_id: str, session: Session = Depends(deps.db),
+    def delete(ref_id: str, request: Request, session: Session = Depends(deps.db),
                ctx: auth.Context = Depends(auth.context)):
-        session.delete(_get_or_404(session, ctx, what, ref_id))
+        obj = _get_or_404(session, ctx, what, ref_id)
+        try:
+            force = strutils.bool_from_string(request.query_params.get("force", "false"),
+                                              strict=True)
+        except ValueError:
+            raise KMError(400, "'force' must be a boolean.") from None
+        if not force:
+            blocking = consumers.in_the_way(session, what, obj)
+            if blocking:
+                raise KMError(409, f"{what.capitalize()} cannot be deleted as it has "
+                              f"consumers. In use by: {'; '.join(blocking)}. Remove them "
+                              "first (for a load balancer: change or unset its reference, "
+                              "or delete it), or delete with force=true.")
+        consumers.forget(session, what, obj.id)
+        session.delete(obj)
         session.commit()
         return Response(status_code=204)
 
 
 _delete_route("secret")
 _delete_route("container")
+
+
+# --- consumers (secrets: API 1.1; containers: v1) ------------------------------------
+
+_CONSUMER_FIELDS = {consumers.SECRET: ("service", "resource_type", "resource_id"),
+                    consumers.CONTAINER: ("name", "URL")}
+
+
+async def _consumer_body(request: Request, what: str) -> tuple[str, str | None, str]:
+    """(service, resource_type, resource_id) of a consumer body; a container consumer's
+    name and URL are kept as service and resource_id."""
+    body = await _json(request)
+    values = []
+    for key in _CONSUMER_FIELDS[what]:
+        value = _opt_str(body, key)
+        if not value or not value.strip():
+            raise KMError(400, f"'{key}' is required: a non-empty string.")
+        values.append(value)
+    if what == consumers.SECRET:
+        return values[0], values[1], values[2]
+    return values[0], None, values[1]
+
+
+def _consumer_routes(what: str) -> None:
+    path = f"/v1/{what}s/{{ref_id}}/consumers"
+    render = render_secret if what == consumers.SECRET else render_container
+
+    @router.get(path)
+    @router.get(f"{path}/", include_in_schema=False)
+    @_guard
+    def list_consumers(ref_id: str, request: Request, session: Session = Depends(deps.db),
+                       ctx: auth.Context = Depends(auth.context)):
+        obj = _get_or_404(session, ctx, what, ref_id)
+        limit, offset = _limit_offset(request)
+        entries = _used_by(session, what, obj)
+        doc: dict = {"consumers": [render_consumer(request, what, e, full=True)
+                                   for e in entries[offset:offset + limit]],
+                     "total": len(entries)}
+        url = f"{_base(request)}/v1/{what}s/{obj.id}/consumers"
+        if offset + limit < len(entries):
+            doc["next"] = f"{url}?limit={limit}&offset={offset + limit}"
+        if offset > 0:
+            doc["previous"] = f"{url}?limit={limit}&offset={max(0, offset - limit)}"
+        return doc
+
+    @router.post(path)
+    @router.post(f"{path}/", include_in_schema=False)
+    @_guard
+    async def create_consumer(ref_id: str, request: Request,
+                              session: Session = Depends(deps.db),
+                              ctx: auth.Context = Depends(auth.context)):
+        obj = _get_or_404(session, ctx, what, ref_id)
+        service, resource_type, resource_id = await _consumer_body(request, what)
+        consumers.register(session, what, obj.id, _project(ctx), service, resource_type,
+                           resource_id)
+        return JSONResponse(render(request, obj, _used_by(session, what, obj)),
+                            headers={"Location": f"{_base(request)}/v1/{what}s/{obj.id}"
+                                                 "/consumers"})
+
+    @router.delete(path)
+    @router.delete(f"{path}/", include_in_schema=False)
+    @_guard
+    async def delete_consumer(ref_id: str, request: Request,
+                              session: Session = Depends(deps.db),
+                              ctx: auth.Context = Depends(auth.context)):
+        obj = _get_or_404(session, ctx, what, ref_id)
+        service, resource_type, resource_id = await _consumer_body(request, what)
+        if not consumers.unregister(session, what, obj.id, service, resource_type,
+                                    resource_id):
+            ours = [e for e in _used_by(session, what, obj) if e.ours and e.service == service
+                    and (resource_id in (e.resource_id, _consumer_url(request, e)))
+                    and resource_type in (None, e.resource_type)]
+            if ours:
+                raise KMError(409, f"The consumer is the load balancer's {ours[0].describe()}:"
+                              " it goes when that object no longer references this "
+                              f"{what} or is deleted.")
+            raise KMError(404, "Consumer not found.")
+        session.commit()
+        return render(request, obj, _used_by(session, what, obj))
+
+
+_consumer_routes(consumers.SECRET)
+_consumer_routes(consumers.CONTAINER)
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
