@@ -315,7 +315,8 @@ def scale_pass(d: dict, memory_table: bool = True) -> list[str]:
                 + ", ".join(f"{k} {af.get(k)}" for k in ("failovers_started",
                             "failover_circuit_breaks", "reconcile_failures",
                             "reconcile_crashes", "heartbeats_not_processed",
-                            "database_locked")) +
+                            "database_locked", "database_busy_retries",
+                            "database_busy_503") if k in af) +
                 f"; LBs by status {af.get('load_balancer_by_status')}, amphorae by status "
                 f"{af.get('amphora_by_status')}."]
     out += ["", f"**Largest step with every LB serving: {d['largest_served']}.** Stopped by: "

@@ -15,19 +15,21 @@ import threading
 import time
 import zlib
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from octolb import constants as c
 from octolb import metrics
+from octolb.controller import stats
 from octolb.controller.bus import Bus
-from octolb.controller.stats import update_stats
-from octolb.db.models import Amphora, AmphoraHealth, LoadBalancer, utcnow
-from octolb.db.session import transaction
+from octolb.db.models import Amphora, AmphoraHealth, Listener, LoadBalancer, Member, Pool, utcnow
+from octolb.db.session import is_retriable, retrying, transaction
 
 LOG = logging.getLogger(__name__)
 BATCH_SIZE = 500
+BATCH_WINDOW = 0.25  # seconds: at most one batch (one write transaction) per window
 MAX_BACKLOG = 20000
+RECEIVE_BUFFER = 4 * 1024 * 1024  # bytes asked for the UDP socket
 
 
 def unwrap(datagram: bytes, key: str) -> dict | None:
@@ -61,74 +63,236 @@ def _member_status(reported: str) -> str | None:
     return None
 
 
-def _set(obj, status: str | None) -> None:
-    if status is not None and (obj.operating_status or "").upper() != status:
-        obj.operating_status = status
+class _Graph:
+    """What a batch of heartbeats needs to know, read in a constant number of queries (the
+    amphorae with their LB and health row; the LBs' listeners and any reported listener;
+    their pools with members), as plain rows. The heartbeats change the statuses in these
+    rows (`_Staged.apply`); `flush` writes only those that differ from what was read."""
+
+    TABLES = {"lb": LoadBalancer, "listener": Listener, "pool": Pool, "member": Member}
+
+    def __init__(self, s: Session, msgs: list[dict]):
+        amp_ids = {m.get("id") for m in msgs if isinstance(m.get("id"), str)}
+        self.amps: dict[str, dict] = {}
+        self.lbs: dict[str, dict] = {}
+        self.has_health: set[str] = set()
+        if amp_ids:
+            lb_t = LoadBalancer.__table__
+            rows = s.execute(
+                select(Amphora.id, Amphora.status, Amphora.load_balancer_id,
+                       lb_t.c.provisioning_status, lb_t.c.enabled, lb_t.c.operating_status,
+                       AmphoraHealth.amphora_id.label("health"))
+                .outerjoin(lb_t, lb_t.c.id == Amphora.load_balancer_id)
+                .outerjoin(AmphoraHealth, AmphoraHealth.amphora_id == Amphora.id)
+                .where(Amphora.id.in_(sorted(amp_ids))))
+            for r in rows:
+                self.amps[r.id] = {"status": r.status, "lb": r.load_balancer_id}
+                if r.health is not None:
+                    self.has_health.add(r.id)
+                if r.load_balancer_id is not None and r.provisioning_status is not None:
+                    self.lbs[r.load_balancer_id] = {
+                        "provisioning_status": r.provisioning_status, "enabled": r.enabled,
+                        "operating_status": r.operating_status}
+        reported = {lid for m in msgs for lid in stats.reported(m)}
+        self.listeners: dict[str, dict] = {}
+        self.lb_listeners: dict[str, list[str]] = {lb: [] for lb in self.lbs}
+        if self.lbs or reported:
+            lis_t = Listener.__table__
+            for r in s.execute(
+                    select(lis_t.c.id, lis_t.c.load_balancer_id, lis_t.c.enabled,
+                           lis_t.c.provisioning_status, lis_t.c.operating_status,
+                           lis_t.c.created_at)
+                    .where(or_(lis_t.c.load_balancer_id.in_(list(self.lbs)),
+                               lis_t.c.id.in_(sorted(reported))))
+                    .order_by(lis_t.c.created_at)):
+                self.listeners[r.id] = dict(r._mapping)
+                if r.load_balancer_id in self.lb_listeners:
+                    self.lb_listeners[r.load_balancer_id].append(r.id)
+        self.pools: dict[str, dict] = {}
+        self.lb_pools: dict[str, list[str]] = {lb: [] for lb in self.lbs}
+        self.members: dict[str, dict] = {}
+        self.pool_members: dict[str, list[str]] = {}
+        if self.lbs:
+            pool_t, m_t = Pool.__table__, Member.__table__
+            for r in s.execute(
+                    select(pool_t.c.id, pool_t.c.load_balancer_id,
+                           pool_t.c.operating_status,
+                           m_t.c.id.label("member_id"),
+                           m_t.c.operating_status.label("member_status"))
+                    .outerjoin(m_t, m_t.c.pool_id == pool_t.c.id)
+                    .where(pool_t.c.load_balancer_id.in_(list(self.lbs)))
+                    .order_by(pool_t.c.created_at, m_t.c.created_at)):
+                if r.id not in self.pools:
+                    self.pools[r.id] = {"operating_status": r.operating_status}
+                    self.lb_pools[r.load_balancer_id].append(r.id)
+                    self.pool_members[r.id] = []
+                if r.member_id is not None:
+                    self.members[r.member_id] = {"operating_status": r.member_status}
+                    self.pool_members[r.id].append(r.member_id)
+        self._rows = {"lb": self.lbs, "listener": self.listeners, "pool": self.pools,
+                      "member": self.members}
+        self._read = {kind: {k: v["operating_status"] for k, v in rows.items()}
+                      for kind, rows in self._rows.items()}
+        self.touch: set[str] = set()
+        self.unstop: set[str] = set()
+
+    def status(self, kind: str, obj_id: str) -> str | None:
+        return self._rows[kind][obj_id]["operating_status"]
+
+    def flush(self, s: Session) -> None:
+        """The batch's writes: health rows touched, amphorae back in service, operating
+        statuses that changed. Nothing when nothing changed."""
+        if self.touch:
+            now = utcnow()
+            old = sorted(self.touch & self.has_health)
+            if old:
+                s.execute(update(AmphoraHealth.__table__)
+                          .where(AmphoraHealth.amphora_id.in_(old)).values(last_update=now))
+            for amp_id in sorted(self.touch - self.has_health):
+                AmphoraHealth.touch(s, amp_id)  # the first heartbeat of an amphora: rare
+        if self.unstop:
+            t = Amphora.__table__
+            s.execute(update(t).where(t.c.id.in_(sorted(self.unstop)),
+                                      t.c.status == c.FAILOVER_STOPPED)
+                      .values(status=c.ALLOCATED))
+        for kind, model in self.TABLES.items():
+            read = self._read[kind]
+            changed = [{"k_id": k, "k_status": row["operating_status"]}
+                       for k, row in self._rows[kind].items()
+                       if row["operating_status"] != read[k]]
+            if changed:
+                t = model.__table__
+                s.execute(t.update().where(t.c.id == bindparam("k_id"))
+                          .values(operating_status=bindparam("k_status")), changed)
 
 
-def update_health(s: Session, msg: dict, heartbeat_interval: float) -> None:
-    amp = s.get(Amphora, msg.get("id"))
-    if amp is None or amp.status == c.DELETED or amp.load_balancer is None:
-        return  # zombies are the housekeeping's business
-    lb = amp.load_balancer
-    if lb.provisioning_status == c.DELETED:
-        return
+class _Staged:
+    """The changes of one heartbeat, applied to the graph only when all of it was understood
+    (one malformed heartbeat spoils no other)."""
+
+    def __init__(self, g: _Graph):
+        self.g = g
+        self.ops: dict[tuple[str, str], str] = {}
+        self.touch: str | None = None
+        self.unstop: str | None = None
+
+    def set(self, kind: str, obj_id: str, status: str | None) -> None:
+        current = self.ops.get((kind, obj_id), self.g.status(kind, obj_id))
+        if status is not None and (current or "").upper() != status:
+            self.ops[(kind, obj_id)] = status
+
+    def status(self, kind: str, obj_id: str) -> str | None:
+        return self.ops.get((kind, obj_id), self.g.status(kind, obj_id))
+
+    def apply(self) -> None:
+        for (kind, obj_id), status in self.ops.items():
+            self.g._rows[kind][obj_id]["operating_status"] = status
+        if self.touch:
+            self.g.touch.add(self.touch)
+        if self.unstop:
+            self.g.unstop.add(self.unstop)
+            self.g.amps[self.unstop]["status"] = c.ALLOCATED
+
+
+def _health(g: _Graph, msg: dict, heartbeat_interval: float) -> _Staged | None:
+    """What one heartbeat says about its amphora's LB (Octavia §6.2), staged on `g`."""
+    amp = g.amps.get(msg.get("id"))
+    if amp is None or amp["status"] == c.DELETED or amp["lb"] not in g.lbs:
+        return None  # zombies are the housekeeping's business
+    lb_id = amp["lb"]
+    lb = g.lbs[lb_id]
+    if lb["provisioning_status"] == c.DELETED:
+        return None
+    st = _Staged(g)
     listeners = msg.get("listeners") or {}
+    lb_listeners = [g.listeners[lid] for lid in g.lb_listeners[lb_id]]
     # Listeners the amphora should serve (one that failed to provision is not there).
-    enabled = [lis for lis in lb.listeners if lis.enabled and lis.provisioning_status != c.ERROR]
-    pending = lb.provisioning_status in c.PENDING_STATUSES or not lb.enabled
+    enabled = [lis for lis in lb_listeners
+               if lis["enabled"] and lis["provisioning_status"] != c.ERROR]
+    pending = lb["provisioning_status"] in c.PENDING_STATUSES or not lb["enabled"]
     if pending or len(listeners) == len(enabled):
         if time.time() - msg.get("recv_time", time.time()) < heartbeat_interval:
-            AmphoraHealth.touch(s, amp.id)
-            if amp.status == c.FAILOVER_STOPPED:
-                LOG.warning("amphora %s reports again: back in service", amp.id)
-                amp.status = c.ALLOCATED
+            st.touch = msg["id"]
+            if amp["status"] == c.FAILOVER_STOPPED:
+                LOG.warning("amphora %s reports again: back in service", msg["id"])
+                st.unstop = msg["id"]
     else:
-        LOG.warning("amphora %s reports %d listeners, expected %d", amp.id, len(listeners),
+        LOG.warning("amphora %s reports %d listeners, expected %d", msg["id"], len(listeners),
                     len(enabled))
 
-    lb_status = c.ONLINE if lb.enabled else c.OFFLINE
-    for lis in lb.listeners:
-        entry = listeners.get(lis.id)
+    lb_status = c.ONLINE if lb["enabled"] else c.OFFLINE
+    for lis in lb_listeners:
+        entry = listeners.get(lis["id"])
         if entry is None:
-            _set(lis, c.ERROR if lis.enabled and lb.provisioning_status == c.ACTIVE
-                 else c.OFFLINE)
+            st.set("listener", lis["id"],
+                   c.ERROR if lis["enabled"] and lb["provisioning_status"] == c.ACTIVE
+                   else c.OFFLINE)
         elif entry.get("status") == "OPEN":
-            _set(lis, c.ONLINE)
+            st.set("listener", lis["id"], c.ONLINE)
         elif entry.get("status") == "FULL":
-            _set(lis, c.DEGRADED)
+            st.set("listener", lis["id"], c.DEGRADED)
             if lb_status == c.ONLINE:
                 lb_status = c.DEGRADED
 
     pools = {}
     for key, entry in (msg.get("pools") or {}).items():
         pools.setdefault(key.rsplit(":", 1)[0], entry)
-    for pool in lb.pools:
-        entry = pools.get(pool.id)
+    for pool_id in g.lb_pools[lb_id]:
+        entry = pools.get(pool_id)
         if entry is None:
-            _set(pool, c.OFFLINE)
+            st.set("pool", pool_id, c.OFFLINE)
             continue
         status = entry.get("status")
         pool_status = {"UP": c.ONLINE, "DOWN": c.ERROR}.get(status)
         if pool_status == c.ERROR:
             lb_status = c.ERROR
         members = entry.get("members") or {}
-        for m in pool.members:
-            reported = members.get(m.id)
+        for m_id in g.pool_members[pool_id]:
+            reported = members.get(m_id)
             if reported is None:
-                if m.operating_status != c.NO_MONITOR:
-                    _set(m, c.OFFLINE)
+                if st.status("member", m_id) != c.NO_MONITOR:
+                    st.set("member", m_id, c.OFFLINE)
                 continue
             new = _member_status(reported)
             if new is None and reported.upper() != "RESTARTING":
-                LOG.debug("member %s: unknown status %r", m.id, reported)
-            _set(m, new)
+                LOG.debug("member %s: unknown status %r", m_id, reported)
+            st.set("member", m_id, new)
             if new == c.ERROR and pool_status == c.ONLINE:
                 pool_status = c.DEGRADED
                 if lb_status == c.ONLINE:
                     lb_status = c.DEGRADED
-        _set(pool, pool_status)
-    _set(lb, lb_status)
+        st.set("pool", pool_id, pool_status)
+    st.set("lb", lb_id, lb_status)
+    return st
+
+
+def process_heartbeats(s: Session, msgs: list[dict], heartbeat_interval: float, *,
+                       with_stats: bool = True) -> None:
+    """A batch of heartbeats in order, in the session's transaction, in a constant number
+    of statements whatever the size of the load balancers: a few reads, then writes only
+    for what changed (health rows are refreshed by one UPDATE)."""
+    msgs = [m for m in msgs if isinstance(m, dict)]  # a signed list is still not a heartbeat
+    g = _Graph(s, msgs)
+    stats_before = stats.load(s, msgs) if with_stats else {}
+    stats_rows = {k: dict(v) for k, v in stats_before.items()}
+    for msg in msgs:
+        try:
+            staged = _health(g, msg, heartbeat_interval)
+            if with_stats:
+                stats.add(stats_rows, msg, g.listeners)
+        except Exception:
+            LOG.exception("heartbeat of amphora %s not processed", msg.get("id"))
+            continue
+        if staged is not None:
+            staged.apply()
+    g.flush(s)
+    if with_stats:
+        stats.write(s, stats_rows, stats_before)
+
+
+def update_health(s: Session, msg: dict, heartbeat_interval: float) -> None:
+    """One heartbeat's health and statuses (no statistics: `stats.update_stats`)."""
+    process_heartbeats(s, [msg], heartbeat_interval, with_stats=False)
 
 
 class HealthManager:
@@ -145,6 +309,10 @@ class HealthManager:
         self.check_interval = check_interval
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:  # room for a few seconds of heartbeats while this process is busy elsewhere
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError:
+            pass  # the kernel's default (it caps the size at net.core.rmem_max anyway)
         self.sock.bind((bind_ip, bind_port))
         self.sock.settimeout(1.0)
         self._stop = threading.Event()
@@ -187,7 +355,11 @@ class HealthManager:
 
     def _process(self) -> None:
         """Heartbeats in batches, one transaction per batch: one commit for many amphorae
-        (one per heartbeat does not keep up with hundreds of amphorae on SQLite)."""
+        (one per heartbeat does not keep up with hundreds of amphorae on SQLite), and at
+        most one batch per `batch_window`, so that the write lock is free most of the time
+        for the API and the worker (SQLite's busy handler polls: a writer that takes the
+        lock again at once starves the others)."""
+        window = min(BATCH_WINDOW, self.heartbeat_interval / 4)
         while not self._stop.is_set():
             try:
                 batch = [self._inbox.get(timeout=0.5)]
@@ -200,17 +372,33 @@ class HealthManager:
                 except queue.Empty:
                     break
             self.lag = time.time() - batch[0]["recv_time"]
+            started = time.monotonic()
+            self.process(batch)
+            self._stop.wait(max(0.0, window - (time.monotonic() - started)))
+
+    def process(self, batch: list[dict]) -> None:
+        """One batch, retried on a lock conflict; never raises (the thread lives on)."""
+        def run() -> None:
+            with transaction() as s:
+                process_heartbeats(s, batch, self.heartbeat_interval)
+
+        try:
+            retrying(run, what=f"a batch of {len(batch)} heartbeats")
+            return
+        except Exception as exc:
+            if is_retriable(exc):
+                LOG.error("a batch of %d heartbeats was not processed: database busy (%s)",
+                          len(batch), getattr(exc, "orig", exc))
+                return
+            LOG.exception("a batch of %d heartbeats failed; processing them one by one",
+                          len(batch))
+        for msg in batch:  # one bad heartbeat spoils no other
             try:
                 with transaction() as s:
-                    for msg in batch:
-                        try:
-                            with s.begin_nested():  # one bad heartbeat spoils no other
-                                update_health(s, msg, self.heartbeat_interval)
-                                update_stats(s, msg)
-                        except Exception:
-                            LOG.exception("heartbeat of amphora %s not processed", msg.get("id"))
+                    process_heartbeats(s, [msg], self.heartbeat_interval)
             except Exception:
-                LOG.exception("a batch of %d heartbeats was not processed", len(batch))
+                LOG.exception("heartbeat of amphora %s not processed",
+                              msg.get("id") if isinstance(msg, dict) else None)
 
     def amphora_died(self, amp_id: str) -> None:
         """The compute driver saw the amphora's agent exit: fail it over now rather than

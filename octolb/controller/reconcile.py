@@ -41,7 +41,7 @@ from octolb.db.models import (
     Pool,
     utcnow,
 )
-from octolb.db.session import transaction
+from octolb.db.session import retrying, transaction
 from octolb.network import local as network
 from octolb.network.base import network_driver
 
@@ -58,25 +58,29 @@ class Drivers:
 
 
 def take_lease(lb_id: str, owner: str) -> bool:
-    now = utcnow()
-    with transaction() as s:
-        res = s.execute(
-            update(LoadBalancer)
-            .where(LoadBalancer.id == lb_id,
-                   or_(LoadBalancer.lease_owner.is_(None), LoadBalancer.lease_owner == owner,
-                       LoadBalancer.lease_expires < now))
-            .values(lease_owner=owner,
-                    lease_expires=now + dt.timedelta(seconds=CONF.controller_worker.lease_seconds))
-            .execution_options(synchronize_session=False))
-        return res.rowcount == 1
+    def take() -> bool:
+        now = utcnow()
+        with transaction() as s:
+            res = s.execute(
+                update(LoadBalancer)
+                .where(LoadBalancer.id == lb_id,
+                       or_(LoadBalancer.lease_owner.is_(None), LoadBalancer.lease_owner == owner,
+                           LoadBalancer.lease_expires < now))
+                .values(lease_owner=owner, lease_expires=now + dt.timedelta(
+                    seconds=CONF.controller_worker.lease_seconds))
+                .execution_options(synchronize_session=False))
+            return res.rowcount == 1
+    return retrying(take, what=f"lease of load balancer {lb_id}")
 
 
 def release_lease(lb_id: str, owner: str) -> None:
-    with transaction() as s:
-        s.execute(update(LoadBalancer)
-                  .where(LoadBalancer.id == lb_id, LoadBalancer.lease_owner == owner)
-                  .values(lease_owner=None, lease_expires=None)
-                  .execution_options(synchronize_session=False))
+    def release() -> None:
+        with transaction() as s:
+            s.execute(update(LoadBalancer)
+                      .where(LoadBalancer.id == lb_id, LoadBalancer.lease_owner == owner)
+                      .values(lease_owner=None, lease_expires=None)
+                      .execution_options(synchronize_session=False))
+    retrying(release, what=f"release of load balancer {lb_id}")
 
 
 def release_dead_local_leases() -> None:

@@ -10,6 +10,7 @@ import threading
 
 from octolb.controller import reconcile
 from octolb.controller.bus import InProcessBus
+from octolb.db.session import is_retriable
 
 LOG = logging.getLogger(__name__)
 
@@ -90,6 +91,10 @@ class Worker:
                     self._later(0.5, lb_id)
                 elif outcome is not True:
                     self._later(float(outcome), lb_id)  # a failover retry's back-off
-            except Exception:
-                LOG.exception("reconcile of %s crashed; retrying in 2 s", lb_id)
+            except Exception as exc:
+                if is_retriable(exc):  # every step is idempotent: the whole reconcile again
+                    LOG.warning("reconcile of %s: database busy (%s); retrying in 2 s", lb_id,
+                                getattr(exc, "orig", exc))
+                else:
+                    LOG.exception("reconcile of %s crashed; retrying in 2 s", lb_id)
                 self._later(2.0, lb_id)
