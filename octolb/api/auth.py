@@ -83,6 +83,11 @@ def allowed(ctx: Context, action: str, project_id: str | None) -> bool:
     return policy.check(action, {"project_id": project_id}, ctx.creds())
 
 
+def allowed_on(ctx: Context, action: str, target: dict[str, Any]) -> bool:
+    """`allowed` with a full target (e.g. the network rules' `shared`)."""
+    return policy.check(action, target, ctx.creds())
+
+
 def enforce(ctx: Context, action: str, project_id: str | None) -> None:
     """403 with Octavia's faultstring unless `action` is allowed on `project_id`'s object."""
     if not allowed(ctx, action, project_id):

@@ -113,12 +113,37 @@ API_RULES: dict[str, dict[str, str]] = {
 }
 
 
+# octolb's own rules (no Octavia counterpart), by their full names. The built-in network
+# service (/network) follows Neutron's defaults: a caller reads the objects of its project and
+# `shared` networks with their subnets (the target's `shared`); a member of the owning project
+# (or an admin) creates and deletes; only an admin shares a network. Subnets are checked
+# against the network's project (Neutron's network owner), ports against their own project.
+# The target of every network rule has `project_id` and `shared`.
+SHARED = "True:%(shared)s"
+OCTOLB_RULES: dict[str, tuple[str, str]] = {
+    "network:get_network": (f"{READ} or {SHARED}", "Show or list a network."),
+    "network:create_network": (WRITE, "Create a network in the target project."),
+    "network:create_network:shared": (ADMIN, "Create a shared network."),
+    "network:delete_network": (WRITE, "Delete a network (and its subnets)."),
+    "network:get_subnet": (f"{READ} or {SHARED}",
+                           "Show or list a subnet (shared: its network is shared)."),
+    "network:create_subnet": (WRITE, "Create a subnet on a network of the target project."),
+    "network:delete_subnet": (WRITE, "Delete a subnet of a network of the target project."),
+    "network:get_port": (READ, "Show or list a port."),
+    "network:create_port": (WRITE, "Create a port (on an own or a shared network)."),
+    "network:delete_port": (WRITE, "Delete a port."),
+    "metrics:get": (READ_GLOBAL, "GET /metrics: cloud-wide counts (admin, global observer)."),
+}
+
+
 def list_rules() -> list[oslo_policy.RuleDefault]:
     """Every registered default (also what oslopolicy-sample-generator would print)."""
     api = [oslo_policy.RuleDefault(f"{PREFIX}{res}:{action}", check,
                                    description=f"{action} on {res}", scope_types=["project"])
            for res, actions in API_RULES.items() for action, check in actions.items()]
-    return BASE_RULES + api
+    own = [oslo_policy.RuleDefault(name, check, description=why, scope_types=["project"])
+           for name, (check, why) in OCTOLB_RULES.items()]
+    return BASE_RULES + api + own
 
 
 def full_name(action: str) -> str:

@@ -5,13 +5,16 @@ reachable on this machine with no routing at all."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import random
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from octolb.db.models import Amphora, IPAllocation, Network, Port, Subnet
+from octolb.config import CONF
+from octolb.db.flavors import MANAGEMENT_CIDR
+from octolb.db.models import Amphora, AvailabilityZoneProfile, IPAllocation, Network, Port, Subnet
 from octolb.network.base import NetworkDriver, Vip
 
 
@@ -29,22 +32,76 @@ def random_mac() -> str:
 
 
 def seed(session: Session, network_name: str, subnet_name: str, cidr: str) -> None:
-    """Create the network `private` with `private-subnet` once (first start)."""
+    """Create the network `private` with `private-subnet` once (first start). It belongs to
+    no project and is shared: every project puts its VIPs on it (the quick-start's
+    `--vip-subnet-id private-subnet`); only an admin may delete it. Its CIDR is the
+    operator's (`[networking] seed_subnet_cidr`), taken as configured."""
     if session.scalar(select(Network).where(Network.name == network_name)) is not None:
         return
     net = Network(name=network_name, shared=True)
     session.add(net)
     session.flush()
-    create_subnet(session, net, subnet_name, cidr)
+    create_subnet(session, net, subnet_name, cidr, check=False)
+
+
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+HOST_LOOPBACK = ipaddress.IPv4Network("127.0.0.0/16")  # 127.0.0.1, 127.0.0.53, 127.0.1.1
+
+
+def _reserved(session: Session) -> list[tuple[ipaddress.IPv4Network, str]]:
+    """Loopback ranges a subnet must stay out of, each with what it is for."""
+    found = [(HOST_LOOPBACK, "the host's own loopback services"),
+             (CONF.compute_local.mgmt_cidr, "the amphora management range "
+                                            "([compute_local] mgmt_cidr)"),
+             (CONF.api_settings.bind_host, "the API's address"),
+             (CONF.health_manager.bind_ip, "the health manager's address")]
+    for data in session.scalars(select(AvailabilityZoneProfile.availability_zone_data)):
+        try:
+            zone_cidr = json.loads(data).get(MANAGEMENT_CIDR)
+        except (ValueError, AttributeError):
+            continue
+        if zone_cidr:
+            found.append((zone_cidr, "an availability zone's management range"))
+    out = []
+    for net, what in found:
+        try:
+            out.append((ipaddress.IPv4Network(net, strict=False), what))
+        except ValueError:
+            continue  # not an IPv4 address or range (a hostname, "::"): nothing to keep out
+    return out
+
+
+def check_cidr(session: Session, network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+               ) -> None:
+    """A tenant subnet's CIDR: VIPs are bound on this host's loopback, so the range must lie
+    inside 127.0.0.0/8, keep out of the host's and octolb's own addresses, and overlap no
+    other subnet of any project (so a VIP address is unique on the host: two load balancers
+    on one address would share its traffic, as HAProxy binds with SO_REUSEPORT)."""
+    if not isinstance(network, ipaddress.IPv4Network) or not network.subnet_of(LOOPBACK):
+        raise NetworkError(f"Invalid input for cidr. Reason: '{network}' is not inside "
+                           f"127.0.0.0/8 (VIPs are bound on this host's loopback).")
+    for reserved, what in _reserved(session):
+        if network.overlaps(reserved):
+            raise NetworkError(f"Invalid input for cidr. Reason: '{network}' overlaps "
+                               f"{reserved}, {what}.")
+    for sub_id, cidr in session.execute(select(Subnet.id, Subnet.cidr)):
+        other = ipaddress.ip_network(cidr)
+        if other.version == network.version and network.overlaps(other):
+            raise NetworkError(f"Invalid input for cidr. Reason: '{network}' overlaps "
+                               f"{other} of subnet {sub_id}; subnets of this network service "
+                               "share one host and may not overlap.")
 
 
 def create_subnet(session: Session, net: Network, name: str | None, cidr: str,
-                  gateway_ip: str | None = "") -> Subnet:
+                  gateway_ip: str | None = "", *, check: bool = True) -> Subnet:
+    """`check`: refuse a CIDR `check_cidr` refuses (every subnet but the operator's seed)."""
     try:
         network = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
         raise NetworkError(
             f"Invalid input for cidr. Reason: '{cidr}' is not a valid IP subnet.") from None
+    if check:
+        check_cidr(session, network)
     if gateway_ip == "":
         gateway_ip = str(next(network.hosts())) if network.num_addresses > 2 else None
     sub = Subnet(network_id=net.id, name=name, cidr=str(network), ip_version=network.version,
@@ -123,13 +180,23 @@ def release_vip_port(session: Session, lb_id: str, port_id: str | None) -> None:
         port.device_id = port.device_owner = None
 
 
-def resolve_vip(session: Session, *, port_id: str | None, network_id: str | None,
-                subnet_id: str | None, address: str | None) -> tuple[Subnet, Port | None]:
+def usable_network(net: Network | None, project_id: str | None) -> bool:
+    """May a load balancer of `project_id` have its VIP on `net`: its own or shared."""
+    return net is not None and (net.shared or net.project_id == project_id)
+
+
+def resolve_vip(session: Session, *, project_id: str | None, port_id: str | None,
+                network_id: str | None, subnet_id: str | None,
+                address: str | None) -> tuple[Subnet, Port | None]:
     """Octavia's precedence: port > network > subnet. Returns the subnet and, when the
-    client named an existing port, that port (otherwise the caller allocates one)."""
+    client named an existing port, that port (otherwise the caller allocates one).
+
+    Ids are looked up as the load balancer's project would see them in Neutron: a port of
+    another project, or a network (or a subnet of one) neither its own nor shared, is
+    "not found" (Octavia's 400 `<Resource> <id> not found.`)."""
     if port_id:
         port = session.get(Port, port_id)
-        if port is None:
+        if port is None or port.project_id != project_id:
             raise NetworkError(f"Port {port_id} not found.")
         if port.device_id:
             raise NetworkError(f"Port {port_id} is already used by device {port.device_id} ")
@@ -151,7 +218,7 @@ def resolve_vip(session: Session, *, port_id: str | None, network_id: str | None
         return session.get(Subnet, match[0].subnet_id), port
     if network_id:
         net = session.get(Network, network_id)
-        if net is None:
+        if not usable_network(net, project_id):
             raise NetworkError(f"Network {network_id} not found.")
         if subnet_id:
             sub = session.get(Subnet, subnet_id)
@@ -168,7 +235,7 @@ def resolve_vip(session: Session, *, port_id: str | None, network_id: str | None
                                "specified.")
         return sorted(net.subnets, key=lambda s: s.ip_version)[0], None
     sub = session.get(Subnet, subnet_id)
-    if sub is None:
+    if sub is None or not usable_network(sub.network, project_id):
         raise NetworkError(f"Subnet {subnet_id} not found.")
     return sub, None
 
@@ -192,8 +259,9 @@ class LocalNetworkDriver(NetworkDriver):
     def allocate_vip(self, session: Session, lb_id: str, *, project_id: str,
                      port_id: str | None, network_id: str | None, subnet_id: str | None,
                      address: str | None) -> Vip:
-        subnet, port = resolve_vip(session, port_id=port_id, network_id=network_id,
-                                   subnet_id=subnet_id, address=address)
+        subnet, port = resolve_vip(session, project_id=project_id, port_id=port_id,
+                                   network_id=network_id, subnet_id=subnet_id,
+                                   address=address)
         if port is None:
             port = create_port(session, subnet, ip_address=address, name=vip_port_name(lb_id),
                                device_id=f"lb-{lb_id}", device_owner="Octavia",

@@ -1,4 +1,6 @@
-"""GET /metrics: the controller's own metrics for Prometheus (octolb extension)."""
+"""GET /metrics: the controller's own metrics for Prometheus (octolb extension). Cloud-wide
+counts, so the rule `metrics:get` (octolb/api/policy.py) allows admins and global observers
+only; in noauth mode the default caller is an admin."""
 
 from __future__ import annotations
 
@@ -8,14 +10,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from octolb import metrics
-from octolb.api import deps
+from octolb.api import auth, deps
 from octolb.db.models import Amphora, LoadBalancer
 
 router = APIRouter()
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def get_metrics(session: Session = Depends(deps.db)):
+def get_metrics(session: Session = Depends(deps.db),
+                _ctx: auth.Context = Depends(auth.require("metrics:get"))):
     lbs = session.execute(select(LoadBalancer.provisioning_status,
                                  LoadBalancer.operating_status, func.count())
                           .where(LoadBalancer.provisioning_status != "DELETED")

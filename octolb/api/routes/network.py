@@ -1,7 +1,12 @@
 """The minimal network API (Neutron v2.0 shapes) under `/network`: what the stock clients
 ask when they resolve `--vip-subnet-id private-subnet`, plus create/delete of networks,
 subnets and ports (a port made here can be handed to `--vip-port-id`). Its own root,
-because the SDK discovers versions at the network endpoint's root."""
+because the SDK discovers versions at the network endpoint's root.
+
+Authorization follows Neutron with octolb's `network:*` rules (octolb/api/policy.py): a
+caller sees its project's objects and shared networks with their subnets (an admin sees
+all); an object it cannot see is 404, one it sees but may not change is 403
+PolicyNotAuthorized; a body `project_id`/`tenant_id` is checked like the caller's own."""
 
 from __future__ import annotations
 
@@ -80,6 +85,56 @@ KINDS = {
 }
 
 
+def _policy_target(project_id: str | None, shared: bool) -> dict:
+    """A rule's target. An object of no project (the seeded `private`) is nobody's: its
+    project is "", which no caller's project matches (None would match a caller without
+    a project)."""
+    return {"project_id": project_id or "", "shared": shared}
+
+
+def _target(obj: Network | Subnet | Port) -> dict:
+    """The owning project (a subnet's is its network's, Neutron's network owner) and
+    whether the object is visible to all (a shared network and its subnets)."""
+    if isinstance(obj, Network):
+        return _policy_target(obj.project_id, obj.shared)
+    if isinstance(obj, Subnet):
+        return _policy_target(obj.network.project_id, obj.network.shared)
+    return _policy_target(obj.project_id, False)
+
+
+def _visible(ctx: auth.Context, single: str, obj) -> bool:
+    return auth.allowed_on(ctx, f"network:get_{single}", _target(obj))
+
+
+def _refused(ctx: auth.Context, rule: str, target: dict) -> JSONResponse | None:
+    """Neutron's 403 when `rule` refuses `target`, else None."""
+    if auth.allowed_on(ctx, rule, target):
+        return None
+    return _neutron_error(403, "PolicyNotAuthorized", f"rule:{rule} is disallowed by policy")
+
+
+def _not_found(single: str, obj_id: object) -> JSONResponse:
+    word = single.capitalize()
+    return _neutron_error(404, f"{word}NotFound", f"{word} {obj_id} could not be found.")
+
+
+def _named(body: dict) -> bool:
+    return any(body.get(k) is not None for k in ("project_id", "tenant_id"))
+
+
+def _project(body: dict, ctx: auth.Context) -> str | None | JSONResponse:
+    """The project a create is for: the body's `project_id`/`tenant_id` (checked by the
+    create rule like any other target: a non-admin naming another project gets 403), else
+    the caller's."""
+    named = [body[k] for k in ("project_id", "tenant_id") if body.get(k) is not None]
+    if any(not isinstance(v, str) or not v or len(v) > 255 for v in named):
+        return _neutron_error(400, "HTTPBadRequest", "Invalid input for project_id.")
+    if len(set(named)) > 1:
+        return _neutron_error(400, "HTTPBadRequest",
+                              "'project_id' and 'tenant_id' do not match.")
+    return named[0] if named else ctx.project_id
+
+
 def _matches(doc: dict, request: Request) -> bool:
     for key in set(request.query_params.keys()) - {"fields", "limit", "marker", "sort_key",
                                                    "sort_dir", "page_reverse"}:
@@ -113,23 +168,25 @@ def extensions():
 
 
 @router.get("/v2.0/{kind}")
-def list_kind(kind: str, request: Request, session: Session = Depends(deps.db)):
+def list_kind(kind: str, request: Request, session: Session = Depends(deps.db),
+              ctx: auth.Context = Depends(auth.context)):
     if kind not in KINDS:
         return _neutron_error(404, "HTTPNotFound", "The resource could not be found.")
-    model, _single, render = KINDS[kind]
-    docs = [render(o) for o in session.scalars(select(model).order_by(model.created_at))]
+    model, single, render = KINDS[kind]
+    docs = [render(o) for o in session.scalars(select(model).order_by(model.created_at))
+            if _visible(ctx, single, o)]
     return {kind: [_fields(d, request) for d in docs if _matches(d, request)]}
 
 
 @router.get("/v2.0/{kind}/{obj_id}")
-def show_kind(kind: str, obj_id: str, request: Request, session: Session = Depends(deps.db)):
+def show_kind(kind: str, obj_id: str, request: Request, session: Session = Depends(deps.db),
+              ctx: auth.Context = Depends(auth.context)):
     if kind not in KINDS:
         return _neutron_error(404, "HTTPNotFound", "The resource could not be found.")
     model, single, render = KINDS[kind]
     obj = session.get(model, obj_id)
-    if obj is None:
-        return _neutron_error(404, f"{single.capitalize()}NotFound",
-                              f"{single.capitalize()} {obj_id} could not be found.")
+    if obj is None or not _visible(ctx, single, obj):
+        return _not_found(single, obj_id)
     return {single: _fields(render(obj), request)}
 
 
@@ -152,8 +209,18 @@ async def create_network(request: Request, session: Session = Depends(deps.db),
     name = body.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > 255):
         return _neutron_error(400, "HTTPBadRequest", "Invalid input for name.")
-    net = Network(name=name, project_id=body.get("project_id") or ctx.project_id,
-                  shared=bool(body.get("shared", False)))
+    shared = body.get("shared", False)
+    if not isinstance(shared, bool):
+        return _neutron_error(400, "HTTPBadRequest", "Invalid input for shared.")
+    project = _project(body, ctx)
+    if isinstance(project, JSONResponse):
+        return project
+    target = _policy_target(project, shared)
+    refused = _refused(ctx, "network:create_network", target) or (
+        _refused(ctx, "network:create_network:shared", target) if shared else None)
+    if refused is not None:
+        return refused
+    net = Network(name=name, project_id=project, shared=shared)
     session.add(net)
     session.commit()
     session.refresh(net)
@@ -161,14 +228,24 @@ async def create_network(request: Request, session: Session = Depends(deps.db),
 
 
 @router.post("/v2.0/subnets", status_code=201)
-async def create_subnet(request: Request, session: Session = Depends(deps.db)):
+async def create_subnet(request: Request, session: Session = Depends(deps.db),
+                        ctx: auth.Context = Depends(auth.context)):
     body = await _body(request, "subnet")
     if isinstance(body, JSONResponse):
         return body
     net = session.get(Network, str(body.get("network_id")))
-    if net is None:
-        return _neutron_error(404, "NetworkNotFound",
-                              f"Network {body.get('network_id')} could not be found.")
+    if net is None or not _visible(ctx, "network", net):
+        return _not_found("network", body.get("network_id"))
+    project = _project(body, ctx)
+    if isinstance(project, JSONResponse):
+        return project
+    # the network's owner (or an admin) makes its subnets, which belong to the network's
+    # project; a body project is checked as well (a non-admin naming another one: 403)
+    owners = {net.project_id} | ({project} if _named(body) else set())
+    for owner in owners:
+        refused = _refused(ctx, "network:create_subnet", _policy_target(owner, net.shared))
+        if refused is not None:
+            return refused
     if not isinstance(body.get("cidr"), str):
         return _neutron_error(400, "HTTPBadRequest", "Invalid input for cidr.")
     try:
@@ -187,9 +264,14 @@ async def create_port(request: Request, session: Session = Depends(deps.db),
     if isinstance(body, JSONResponse):
         return body
     net = session.get(Network, str(body.get("network_id")))
-    if net is None:
-        return _neutron_error(404, "NetworkNotFound",
-                              f"Network {body.get('network_id')} could not be found.")
+    if net is None or not _visible(ctx, "network", net):
+        return _not_found("network", body.get("network_id"))
+    project = _project(body, ctx)
+    if isinstance(project, JSONResponse):
+        return project
+    refused = _refused(ctx, "network:create_port", _policy_target(project, False))
+    if refused is not None:
+        return refused
     fixed = body.get("fixed_ips") or [{}]
     if not isinstance(fixed, list) or len(fixed) != 1 or not isinstance(fixed[0], dict):
         return _neutron_error(400, "HTTPBadRequest", "Exactly one fixed IP is supported.")
@@ -202,8 +284,7 @@ async def create_port(request: Request, session: Session = Depends(deps.db),
         return _neutron_error(400, "HTTPBadRequest", "Invalid input for name.")
     try:
         port = network.create_port(session, sub, ip_address=fixed[0].get("ip_address"),
-                                   name=name, project_id=body.get("project_id") or
-                                   ctx.project_id)
+                                   name=name, project_id=project)
     except (network.NetworkError, ValueError) as exc:
         return _neutron_error(409 if getattr(exc, "status", 400) == 409 else 400,
                               "IpAddressGenerationFailure", str(exc))
@@ -212,14 +293,17 @@ async def create_port(request: Request, session: Session = Depends(deps.db),
 
 
 @router.delete("/v2.0/{kind}/{obj_id}", status_code=204)
-def delete_kind(kind: str, obj_id: str, session: Session = Depends(deps.db)):
+def delete_kind(kind: str, obj_id: str, session: Session = Depends(deps.db),
+                ctx: auth.Context = Depends(auth.context)):
     if kind not in KINDS:
         return _neutron_error(404, "HTTPNotFound", "The resource could not be found.")
     model, single, _render = KINDS[kind]
     obj = session.get(model, obj_id)
-    if obj is None:
-        return _neutron_error(404, f"{single.capitalize()}NotFound",
-                              f"{single.capitalize()} {obj_id} could not be found.")
+    if obj is None or not _visible(ctx, single, obj):
+        return _not_found(single, obj_id)
+    refused = _refused(ctx, f"network:delete_{single}", _target(obj))
+    if refused is not None:
+        return refused
     if kind == "ports":
         if obj.device_owner == "Octavia":
             return _neutron_error(409, "PortInUse", f"Port {obj_id} is in use by a load "
