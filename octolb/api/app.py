@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from octolb import metrics as counters
-from octolb.api import errors
+from octolb.api import errors, openapi
 from octolb.api.routes import (
     amphorae,
     availability_zone_profiles,
@@ -72,6 +72,12 @@ def create_app(bus: Bus) -> FastAPI:
         counters.inc("octolb_api_requests_total", "API requests by method and status code.",
                      method=request.method, code=str(resp.status_code))
         return resp
+
+    @app.get("/openapi", include_in_schema=False)
+    def openapi_document():
+        # served as /openapi.json (the middleware strips the suffix); replaces FastAPI's
+        # generated document, which knows nothing of the bodies the routes parse themselves
+        return openapi.document()
 
     app.include_router(versions.router)
     app.include_router(metrics.router)

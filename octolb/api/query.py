@@ -24,9 +24,12 @@ def _coerce(column, value: str):
         return strutils.bool_from_string(value)
     if py is int:
         try:
-            return int(value)
+            n = int(value)
         except ValueError:
             raise BadRequest(INVALID_FILTER) from None
+        if not -2**63 <= n < 2**63:  # no column holds it (SQLite refuses to bind it)
+            raise BadRequest(INVALID_FILTER)
+        return n
     return value
 
 

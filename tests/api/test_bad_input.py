@@ -134,6 +134,8 @@ def test_member_bad_input(api, pool, fields, message):
                                        "type TCP"),
     ({"type": "UDP-CONNECT"}, "The UDP-CONNECT type is only supported for pools of type"),
     ({"domain_name": "example.com"}, "'http_version' must be specified"),
+    # the renderer allows one trailing dot (the root), not two
+    ({"http_version": 1.1, "domain_name": "example.com.."}, "should match the pattern of a host"),
 ])
 def test_health_monitor_bad_input(api, pool, fields, message):
     body = {"pool_id": pool, "type": "HTTP", "delay": 2, "timeout": 1, "max_retries": 2,

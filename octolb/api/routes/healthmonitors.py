@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from octolb import constants as c
+from octolb.amphora.render import values as render_values
+from octolb.amphora.render.errors import RenderError
 from octolb.api import auth, deps, locking, quota
 from octolb.api.errors import (
     BadRequest,
@@ -43,7 +45,6 @@ HTTP_ONLY = ("http_method", "url_path", "expected_codes")
 _CODES = re.compile(r"^(\d{3}(\s*,\s*\d{3})*|\d{3}-\d{3})$")
 # RFC 3986 path characters; no whitespace, no scheme/authority, must start with '/'
 _PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*(\?[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*)?$")
-_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
 
 def get_hm(session: Session, hm_id: str, ctx: auth.Context,
@@ -75,11 +76,12 @@ def _check_http_fields(hm_type: str, body, fields: set[str]) -> None:
         raise BadRequest(f"Invalid input for field/attribute url_path. Value: "
                          f"'{body.url_path}'. Value must be a valid URL Path string")
     if body.domain_name is not None:
-        labels = body.domain_name.rstrip(".").split(".")
-        if not all(_HOST_LABEL.match(label) for label in labels):
+        try:  # the renderer's own check: what passes here renders
+            render_values.domain_name(body.domain_name)
+        except RenderError:
             raise BadRequest(f"Invalid input for field/attribute domain_name. Value: "
                              f"'{body.domain_name}'. Value should match the pattern "
-                             "of a host name")
+                             "of a host name") from None
 
 
 def _check_code_values(codes: str) -> None:

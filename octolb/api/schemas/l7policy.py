@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 from octolb import constants as c
 from octolb.api.schemas import types as t
@@ -44,8 +44,11 @@ def _http_code(v: Any) -> int | None:
     return v
 
 
-URL = Annotated[str | None, BeforeValidator(_url)]
-HTTPCode = Annotated[int | None, BeforeValidator(_http_code)]
+URL = Annotated[str | None, BeforeValidator(_url),
+                WithJsonSchema({"type": "string", "format": "uri", "maxLength": 255,
+                                "pattern": "^https?://"})]
+HTTPCode = Annotated[int | None, BeforeValidator(_http_code),
+                     WithJsonSchema({"type": "integer", "enum": list(c.REDIRECT_HTTP_CODES)})]
 
 
 class _L7PolicyCommon(t.Body):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 from octolb import constants as c
 from octolb.api.schemas import types as t
@@ -33,7 +33,14 @@ def _cidr_list(v: Any) -> list | None:
 
 
 Cidrs = Annotated[list[Annotated[str, BeforeValidator(_cidr)]] | None,
-                  BeforeValidator(_cidr_list)]
+                  BeforeValidator(_cidr_list),
+                  WithJsonSchema({"type": "array", "items": {
+                      "type": "string", "description": "an IPv4 or IPv6 CIDR"}})]
+# Header name -> value ("true", or the value to send); which names a protocol allows is
+# checked by the route (Octavia §9.2.3).
+INSERT_HEADERS = {"type": "object", "propertyNames": {
+    "enum": list(c.INSERT_HEADERS_HTTP + c.INSERT_HEADERS_SSL)},
+    "additionalProperties": t.string_schema(255)}
 
 
 class _ListenerCommon(t.Body):
@@ -47,7 +54,7 @@ class _ListenerCommon(t.Body):
     client_ca_tls_container_ref: t.Ref = None
     client_authentication: t.Enum("NONE", "OPTIONAL", "MANDATORY") = None
     client_crl_container_ref: t.Ref = None
-    insert_headers: t.AnyDict() = None
+    insert_headers: t.AnyDict(INSERT_HEADERS) = None
     timeout_client_data: Timeout = None
     timeout_member_connect: Timeout = None
     timeout_member_data: Timeout = None

@@ -47,6 +47,11 @@ def validate(model: type[M], data: dict, where: str) -> M:
     if extra:
         noun = "attribute" if len(extra) == 1 else "attributes"
         raise BadRequest(f"Unknown {noun} for argument {where}: {', '.join(extra)}")
+    for name, info in model.model_fields.items():
+        # a required field sent as null is as missing as an omitted one (WSME)
+        if info.is_required() and name in data and data[name] is None:
+            raise BadRequest(f"Invalid input for field/attribute {name}. Value: 'None'. "
+                             "Mandatory field missing.")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -20,7 +20,7 @@ class _PoolCommon(t.Body):
     description: t.Name = None
     admin_state_up: t.Bool = True
     lb_algorithm: t.Enum(*c.LB_ALGORITHMS) = None
-    session_persistence: t.AnyDict() = None
+    session_persistence: t.AnyDict(SessionPersistence.model_json_schema()) = None
     tls_enabled: t.Bool = None
     tls_container_ref: t.Ref = None
     ca_tls_container_ref: t.Ref = None

@@ -12,7 +12,7 @@ import uuid
 from typing import Annotated, Any
 
 from pydantic import BaseModel as _PydanticBase
-from pydantic import BeforeValidator, ConfigDict
+from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
 
 _TRUE = {"true", "t", "yes", "y", "on", "1"}
 _FALSE = {"false", "f", "no", "n", "off", "0"}
@@ -133,37 +133,75 @@ def _float_enum(*values: float):
     return check
 
 
-Bool = Annotated[bool | None, BeforeValidator(_bool)]
-Name = Annotated[str | None, BeforeValidator(_string(255))]
-ProjectId = Annotated[str | None, BeforeValidator(_string(36))]
-Ref = Annotated[str | None, BeforeValidator(_string(255))]
-UUID = Annotated[str | None, BeforeValidator(_uuid)]
-IP = Annotated[str | None, BeforeValidator(_ip)]
-Port = Annotated[int | None, BeforeValidator(_int(1, 65535))]
-Tags = Annotated[list[str] | None, BeforeValidator(_tags)]
+# What each type accepts, as JSON Schema: the request bodies of the served OpenAPI document
+# (octolb.api.openapi) are the models' own `model_json_schema()`, so the document and the
+# validation come from the same field declarations. The canonical JSON form is described;
+# WSME's coercions (numeric strings, "yes"/"no" booleans) are accepted beyond it.
+NO_CONTROL = "^[^\\u0000-\\u001f\\u007f]*$"
+
+
+def string_schema(max_len: int = 255, min_len: int = 0, printable: bool = True) -> dict:
+    out: dict = {"type": "string", "maxLength": max_len}
+    if min_len:
+        out["minLength"] = min_len
+    if printable:
+        out["pattern"] = NO_CONTROL
+    return out
+
+
+def int_schema(minimum: int | None = None, maximum: int | None = None) -> dict:
+    out: dict = {"type": "integer"}
+    if minimum is not None:
+        out["minimum"] = minimum
+    if maximum is not None:
+        out["maximum"] = maximum
+    return out
+
+
+UUID_SCHEMA = {"type": "string", "format": "uuid"}
+IP_SCHEMA = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
+TAGS_SCHEMA = {"type": "array", "items": string_schema(255)}
+
+Bool = Annotated[bool | None, BeforeValidator(_bool), WithJsonSchema({"type": "boolean"})]
+Name = Annotated[str | None, BeforeValidator(_string(255)), WithJsonSchema(string_schema(255))]
+ProjectId = Annotated[str | None, BeforeValidator(_string(36)),
+                      WithJsonSchema(string_schema(36))]
+Ref = Annotated[str | None, BeforeValidator(_string(255)), WithJsonSchema(string_schema(255))]
+UUID = Annotated[str | None, BeforeValidator(_uuid), WithJsonSchema(UUID_SCHEMA)]
+IP = Annotated[str | None, BeforeValidator(_ip), WithJsonSchema(IP_SCHEMA)]
+Port = Annotated[int | None, BeforeValidator(_int(1, 65535)),
+                 WithJsonSchema(int_schema(1, 65535))]
+Tags = Annotated[list[str] | None, BeforeValidator(_tags), WithJsonSchema(TAGS_SCHEMA)]
 
 
 def Int(minimum: int | None = None, maximum: int | None = None):  # noqa: N802 - a type factory
-    return Annotated[int | None, BeforeValidator(_int(minimum, maximum))]
+    return Annotated[int | None, BeforeValidator(_int(minimum, maximum)),
+                     WithJsonSchema(int_schema(minimum, maximum))]
 
 
 def Enum(*values: str):  # noqa: N802
-    return Annotated[str | None, BeforeValidator(_enum(*values))]
+    return Annotated[str | None, BeforeValidator(_enum(*values)),
+                     WithJsonSchema({"type": "string", "enum": list(values)})]
 
 
 def String(max_len: int = 255, min_len: int = 0):  # noqa: N802
-    return Annotated[str | None, BeforeValidator(_string(max_len, min_len))]
+    return Annotated[str | None, BeforeValidator(_string(max_len, min_len)),
+                     WithJsonSchema(string_schema(max_len, min_len))]
 
 
 def FloatEnum(*values: float):  # noqa: N802
-    return Annotated[float | None, BeforeValidator(_float_enum(*values))]
+    return Annotated[float | None, BeforeValidator(_float_enum(*values)),
+                     WithJsonSchema({"type": "number", "enum": list(values)})]
 
 
-def AnyDict():  # noqa: N802
+def AnyDict(schema: dict | None = None):  # noqa: N802
+    """A JSON object; `schema` describes it more closely in the OpenAPI document (the routes
+    validate its content themselves)."""
     def check(v: Any) -> dict | None:
         if v is None:
             return None
         if not isinstance(v, dict):
             raise ValueError(f"Value not a valid dict: {v}")
         return v
-    return Annotated[dict | None, BeforeValidator(check)]
+    return Annotated[dict | None, BeforeValidator(check),
+                     WithJsonSchema(schema or {"type": "object"})]
