@@ -63,7 +63,7 @@ class _ListenerCommon(t.Body):
     tls_ciphers: t.String(2048) = None
     tls_versions: list[t.String(32)] | None = None
     alpn_protocols: list[t.String(32)] | None = None
-    hsts_max_age: t.Int(0) = None
+    hsts_max_age: t.Int(0, 2**31 - 1) = None
     hsts_include_subdomains: t.Bool = None
     hsts_preload: t.Bool = None
     tags: t.Tags = None

@@ -7,16 +7,17 @@ wraps it into `Invalid input for field/attribute <f>. Value: '<v>'. <reason>`.
 from __future__ import annotations
 
 import ipaddress
-import re
 import uuid
 from typing import Annotated, Any
 
 from pydantic import BaseModel as _PydanticBase
 from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
 
+from octolb.amphora.render.errors import RenderError
+from octolb.amphora.render.values import reject_control
+
 _TRUE = {"true", "t", "yes", "y", "on", "1"}
 _FALSE = {"false", "f", "no", "n", "off", "0"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Body(_PydanticBase):
@@ -38,6 +39,16 @@ def _bool(v: Any) -> bool | None:
     raise ValueError(f"Value not an unambiguous boolean: {v}")
 
 
+def _has_control(v: str) -> bool:
+    """The renderer's rule (C0/C1 controls, format characters, line and paragraph
+    separators): what passes the API also renders."""
+    try:
+        reject_control(v, "value")
+    except RenderError:
+        return True
+    return False
+
+
 def _string(max_len: int = 255, min_len: int = 0, printable: bool = True):
     def check(v: Any) -> str | None:
         if v is None:
@@ -48,7 +59,7 @@ def _string(max_len: int = 255, min_len: int = 0, printable: bool = True):
             raise ValueError(f"Value should have a maximum character requirement of {max_len}")
         if len(v) < min_len:
             raise ValueError(f"Value should have a minimum character requirement of {min_len}")
-        if printable and _CONTROL.search(v):
+        if printable and _has_control(v):
             # Octavia stores these; octolb refuses them (they have no business in a name and
             # must never reach a rendered file).
             raise ValueError("Value should not contain control characters (newline, tab, ...)")
@@ -137,7 +148,10 @@ def _float_enum(*values: float):
 # (octolb.api.openapi) are the models' own `model_json_schema()`, so the document and the
 # validation come from the same field declarations. The canonical JSON form is described;
 # WSME's coercions (numeric strings, "yes"/"no" booleans) are accepted beyond it.
-NO_CONTROL = "^[^\\u0000-\\u001f\\u007f]*$"
+# C0/C1 controls, line/paragraph separators and the common format characters (the full
+# rule, _has_control, refuses every Unicode category Cf character).
+NO_CONTROL = ("^[^\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u200b-\\u200f\\u2028-\\u202e"
+              "\\u2060-\\u2064\\ufeff]*$")
 
 
 def string_schema(max_len: int = 255, min_len: int = 0, printable: bool = True) -> dict:
