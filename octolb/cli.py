@@ -198,8 +198,7 @@ def up(args: argparse.Namespace) -> int:
 def down(_args: argparse.Namespace) -> int:
     driver = compute_driver()
     ids = driver.list()
-    for amp_id in ids:
-        driver.delete(amp_id)
+    driver.delete_many(ids)
     print(f"stopped {len(ids)} amphorae of {CONF.state_dir}")
     return 0
 

@@ -43,6 +43,11 @@ class ComputeDriver(abc.ABC):
         """Stop the amphora and everything it runs, and remove its files; absent is fine.
         `graceful=False` for a broken amphora being replaced: no waiting for it."""
 
+    def delete_many(self, amphora_ids: list[str]) -> None:
+        """`delete` of each (graceful); a driver that can stop them side by side does."""
+        for amphora_id in amphora_ids:
+            self.delete(amphora_id)
+
     def agent_config(self, amphora_id: str, mgmt_ip: str, *, heartbeat_key: str,
                      heartbeat_destinations: list[str], heartbeat_interval: int,
                      bind_port: int = 9443) -> bytes:

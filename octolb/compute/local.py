@@ -124,6 +124,29 @@ class LocalComputeDriver(ComputeDriver):
                 raise ComputeError(f"processes of amphora {amphora_id} do not die: {stragglers}")
             shutil.rmtree(amp_dir, ignore_errors=True)
 
+    def delete_many(self, amphora_ids: list[str]) -> None:
+        """Every agent is told to stop at once and given AGENT_STOP_TIMEOUT in all (not
+        each), then one scan of /proc for what still runs (`octolb down` of hundreds of
+        amphorae: seconds, not minutes)."""
+        dirs = [self.amphora_dir(a) for a in amphora_ids]
+        with self._lock:
+            agents = [p for p in map(self._agent_pid, amphora_ids) if p is not None]
+            for pid in agents:
+                _signal(pid, signal.SIGTERM)
+            if not self._wait_gone(agents, AGENT_STOP_TIMEOUT):
+                late = [p for p in agents if _alive(p)]
+                for pid in late:
+                    _signal(pid, signal.SIGKILL)
+                self._wait_gone(late, KILL_WAIT)
+            stragglers = [p for p in _all_pids() if _mentions(p, self.amphorae_dir)
+                          and any(_is_amphora_process(p, d) for d in dirs)]
+            for pid in stragglers:
+                _signal(pid, signal.SIGKILL)
+            if not self._wait_gone(stragglers, KILL_WAIT):
+                raise ComputeError(f"amphora processes do not die: {stragglers}")
+            for amp_dir in dirs:
+                shutil.rmtree(amp_dir, ignore_errors=True)
+
     def agent_config(self, amphora_id: str, mgmt_ip: str, *, heartbeat_key: str,
                      heartbeat_destinations: list[str], heartbeat_interval: int,
                      bind_port: int = 9443) -> bytes:
