@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from octolb import constants as c
-from octolb.amphora.render.haproxy import MAX_GLOBAL_MAXCONN, MAX_THREADS
+from octolb.amphora.render.limits import MAX_GLOBAL_MAXCONN, MAX_THREADS
 from octolb.api.errors import InvalidOption, NotImplementedByProvider
 from octolb.db import flavors as f
 
