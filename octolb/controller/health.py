@@ -80,13 +80,15 @@ class _Graph:
             lb_t = LoadBalancer.__table__
             rows = s.execute(
                 select(Amphora.id, Amphora.status, Amphora.load_balancer_id,
-                       lb_t.c.provisioning_status, lb_t.c.enabled, lb_t.c.operating_status,
+                       Amphora.applied_listeners, lb_t.c.provisioning_status,
+                       lb_t.c.enabled, lb_t.c.operating_status,
                        AmphoraHealth.amphora_id.label("health"))
                 .outerjoin(lb_t, lb_t.c.id == Amphora.load_balancer_id)
                 .outerjoin(AmphoraHealth, AmphoraHealth.amphora_id == Amphora.id)
                 .where(Amphora.id.in_(sorted(amp_ids))))
             for r in rows:
-                self.amps[r.id] = {"status": r.status, "lb": r.load_balancer_id}
+                self.amps[r.id] = {"status": r.status, "lb": r.load_balancer_id,
+                                   "applied_listeners": r.applied_listeners}
                 if r.health is not None:
                     self.has_health.add(r.id)
                 if r.load_balancer_id is not None and r.provisioning_status is not None:
@@ -206,19 +208,27 @@ def _health(g: _Graph, msg: dict, heartbeat_interval: float) -> _Staged | None:
     st = _Staged(g)
     listeners = msg.get("listeners") or {}
     lb_listeners = [g.listeners[lid] for lid in g.lb_listeners[lb_id]]
-    # Listeners the amphora should serve (one that failed to provision is not there).
-    enabled = [lis for lis in lb_listeners
-               if lis["enabled"] and lis["provisioning_status"] != c.ERROR]
+    # The listeners the amphora serves: those of the last configuration it accepted. A
+    # listener in ERROR may be there or not (a failed create was never pushed; a failed
+    # update pushed nothing, so the previous configuration with it still runs): the
+    # statuses cannot tell. For an amphora configured before that was recorded, a range:
+    # the enabled listeners not in ERROR, plus any of those in ERROR.
+    expected = low = high = amp["applied_listeners"]
+    if expected is None:
+        low = sum(1 for lis in lb_listeners
+                  if lis["enabled"] and lis["provisioning_status"] != c.ERROR)
+        high = low + sum(1 for lis in lb_listeners if lis["provisioning_status"] == c.ERROR)
+        expected = f"{low}" if low == high else f"{low} to {high}"
     pending = lb["provisioning_status"] in c.PENDING_STATUSES or not lb["enabled"]
-    if pending or len(listeners) == len(enabled):
+    if pending or low <= len(listeners) <= high:
         if time.time() - msg.get("recv_time", time.time()) < heartbeat_interval:
             st.touch = msg["id"]
             if amp["status"] == c.FAILOVER_STOPPED:
                 LOG.warning("amphora %s reports again: back in service", msg["id"])
                 st.unstop = msg["id"]
     else:
-        LOG.warning("amphora %s reports %d listeners, expected %d", msg["id"], len(listeners),
-                    len(enabled))
+        LOG.warning("amphora %s reports %d listeners, expected %s", msg["id"], len(listeners),
+                    expected)
 
     lb_status = c.ONLINE if lb["enabled"] else c.OFFLINE
     for lis in lb_listeners:

@@ -136,15 +136,22 @@ def _reconcile(lb_id: str, drivers: Drivers) -> bool | float:
             return max(0.1, (lb.retry_not_before - utcnow()).total_seconds())
         if not needs_work(lb) and _amphorae_running(lb, drivers):
             return True
+    replacement: list[AmpRef] = []  # a failover's new amphora, until it serves
     try:
-        amp_id, retiring = _ensure_amphora(lb_id, drivers)
-        _push_config(lb_id, amp_id, drivers)
-        _retire(retiring, drivers)
+        amp, retiring = _choose_amphora(lb_id, drivers)
+        if retiring is not None:
+            replacement = [amp]
+        _start_amphora(amp, drivers)
+        applied = _push_config(lb_id, amp.id, drivers)
+        replacement = []
+        _retire(retiring or [], drivers)
     except (AmphoraError, ComputeError, RenderError, network.NetworkError) as exc:
         LOG.error("reconcile of load balancer %s failed: %s", lb_id, exc)
         metrics.inc("octolb_reconcile_failures_total", "Reconciles that failed.")
+        _discard(replacement, drivers)
         return _mark_failed(lb_id, str(exc), retryable=not isinstance(exc, RenderError))
     with transaction() as s:
+        s.get(Amphora, amp.id).applied_listeners = applied
         _mark_done(s, s.get(LoadBalancer, lb_id))
     return True
 
@@ -156,18 +163,20 @@ def _amphorae_running(lb: LoadBalancer, drivers: Drivers) -> bool:
     return bool(amps) and all(drivers.compute.is_running(a.id) for a in amps)
 
 
-def _ensure_amphora(lb_id: str, drivers: Drivers) -> tuple[str, list[AmpRef]]:
-    """The LB's amphora exists, runs and answers on its agent API. Adopts a running one.
-    On a failover, the replacement is made first and the amphorae to retire are returned:
-    they are removed only once the replacement serves (make before break; HAProxy binds
-    with SO_REUSEPORT, so both serve the VIP for a moment)."""
+def _choose_amphora(lb_id: str, drivers: Drivers) -> tuple[AmpRef, list[AmpRef] | None]:
+    """The amphora to configure: the LB's (a running one is adopted), or a new one or a
+    spare. On a failover, the replacement is made first and the amphorae to retire are
+    returned (None when this is no failover): they are removed only once the replacement
+    serves (make before break; HAProxy binds with SO_REUSEPORT, so both serve the VIP for
+    a moment)."""
     with transaction() as s:
         lb = s.get(LoadBalancer, lb_id)
         amps = [a for a in lb.amphorae if a.status != c.DELETED]
-        retiring: list[AmpRef] = []
+        retiring: list[AmpRef] | None = None
         if lb.failover_requested:
             # The flag stays until the replacement serves (_mark_done): a failover that
-            # fails half-way starts over on the next attempt, retiring what it had built.
+            # fails half-way removes the replacement it built (_discard) and starts over
+            # on the next attempt.
             LOG.warning("load balancer %s: failing over amphorae %s (attempt %d)", lb.id,
                         [a.id for a in amps], lb.failover_attempts + 1)
             retiring = [AmpRef(a.id, a.lb_network_ip) for a in amps]
@@ -181,9 +190,13 @@ def _ensure_amphora(lb_id: str, drivers: Drivers) -> tuple[str, list[AmpRef]]:
                    or new_amphora(s, lb.id, lb.vip_address, mgmt_cidr=zone_cidr))
         else:
             amp = amps[0]
-        amp_id, mgmt_ip = amp.id, amp.lb_network_ip
+        return AmpRef(amp.id, amp.lb_network_ip), retiring
 
-    boot_amphora(amp_id, mgmt_ip, drivers)
+
+def _start_amphora(ref: AmpRef, drivers: Drivers) -> None:
+    """The amphora runs and answers on its agent API."""
+    amp_id = ref.id
+    boot_amphora(amp_id, ref.lb_network_ip, drivers)
     with transaction() as s:
         a = s.get(Amphora, amp_id)
         if a.status != c.ALLOCATED:
@@ -193,7 +206,18 @@ def _ensure_amphora(lb_id: str, drivers: Drivers) -> tuple[str, list[AmpRef]]:
         # The no-op amphora driver's never will: they get no health row, so no failover.
         if getattr(drivers.client, "expects_heartbeats", True):
             AmphoraHealth.touch(s, amp_id, only_if_absent=True)
-    return amp_id, retiring
+
+
+def _discard(built: list[AmpRef], drivers: Drivers) -> None:
+    """A failed failover attempt removes the amphora it built (the next attempt builds a
+    fresh one; one that gives up must leave only the amphorae it started from). Best
+    effort: an amphora left here is retired by the next successful failover."""
+    for ref in built:
+        LOG.warning("amphora %s: replacement that did not come to serve, removed", ref.id)
+        try:
+            _retire([ref], drivers)
+        except (AmphoraError, ComputeError) as exc:
+            LOG.error("amphora %s: not removed (%s)", ref.id, exc)
 
 
 def _retire(retiring: list[AmpRef], drivers: Drivers) -> None:
@@ -314,7 +338,9 @@ def delete_amphora(amp_id: str, drivers: Drivers, graceful: bool = True) -> None
 
 # --- configuration ----------------------------------------------------------------------
 
-def _push_config(lb_id: str, amp_id: str, drivers: Drivers) -> None:
+def _push_config(lb_id: str, amp_id: str, drivers: Drivers) -> int:
+    """Render the LB's configuration and have the amphora load it. Returns the number of
+    listeners (frontends) in it: what the amphora's heartbeats report from now on."""
     with transaction() as s:
         amp = s.get(Amphora, amp_id)
         ref = AmpRef(amp.id, amp.lb_network_ip)
@@ -325,6 +351,9 @@ def _push_config(lb_id: str, amp_id: str, drivers: Drivers) -> None:
         has_frontends = lb.enabled and any(
             lis.enabled and lis.provisioning_status != c.PENDING_DELETE for lis in lb.listeners)
         tls_uploads: dict[str, bytes] = {}
+        # The renderer's choice of frontends (render.model: enabled and live).
+        frontends = sum(1 for lis in lb.listeners if lis.enabled and lis.provisioning_status
+                        not in (c.PENDING_DELETE, c.DELETED)) if lb.enabled else 0
         if not has_frontends:
             text = None
         else:
@@ -342,11 +371,12 @@ def _push_config(lb_id: str, amp_id: str, drivers: Drivers) -> None:
                 threads=flavor.get(flavors.HAPROXY_NBTHREAD, 1))
     if text is None:
         drivers.client.delete_lb(ref, lb_id)
-        return
+        return 0
     for name, content in tls_uploads.items():  # before the configuration that names them
         drivers.client.upload_certificate(ref, lb_id, name, content)
     drivers.client.upload_config(ref, lb_id, text)
     drivers.client.reload(ref, lb_id)
+    return frontends
 
 
 # --- status bookkeeping ------------------------------------------------------------------

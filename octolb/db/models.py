@@ -189,6 +189,10 @@ class Amphora(Base):
     cert_expiration: Mapped[dt.datetime | None] = mapped_column(DateTime)
     cert_busy: Mapped[bool] = mapped_column(Boolean, default=False)
     config_hash: Mapped[str | None] = mapped_column(String(64))
+    # Listeners (HAProxy frontends) in the last configuration the amphora accepted, written
+    # by the worker when a push succeeds: what its heartbeats must report. A failed update
+    # changes nothing on the amphora, so the statuses cannot tell. None: not known yet.
+    applied_listeners: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
 
