@@ -367,7 +367,8 @@ def headline(r: dict) -> list[str]:
             label = {"defaults": " with octolb's default heartbeat settings",
                      "octavia_timeout": " with Octavia's 60 s heartbeat_timeout"}.get(key, "")
             out.append(f"- {p['largest_served']} load balancers served on this machine{label}"
-                       f" (stopped by: {p['stop_reason'][:200]})")
+                       f" (stopped by: {p['stop_reason'].split(': ', 1)[0]}; the Scale "
+                       "section has the details)")
     return out
 
 
