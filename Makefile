@@ -42,7 +42,7 @@ run: setup
 
 test: setup
 	$(PY) -m ruff check octolb tests
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check octolb tests

@@ -233,7 +233,11 @@ def _health(g: _Graph, msg: dict, heartbeat_interval: float) -> _Staged | None:
     lb_status = c.ONLINE if lb["enabled"] else c.OFFLINE
     for lis in lb_listeners:
         entry = listeners.get(lis["id"])
-        if entry is None:
+        if not lis["enabled"]:
+            # a disabled listener is OFFLINE, whatever a heartbeat sent before the
+            # configuration without it (processed in a later batch) still says
+            st.set("listener", lis["id"], c.OFFLINE)
+        elif entry is None:
             st.set("listener", lis["id"],
                    c.ERROR if lis["enabled"] and lb["provisioning_status"] == c.ACTIVE
                    else c.OFFLINE)

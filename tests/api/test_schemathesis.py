@@ -49,7 +49,7 @@ from octolb.db import session as dbs
 from octolb.db.models import Amphora, ListenerStatistics, LoadBalancer
 
 DEEP = os.environ.get("OCTOLB_SCHEMATHESIS_DEEP") == "1"
-MAX_EXAMPLES = 50 if DEEP else 12
+MAX_EXAMPLES = 50 if DEEP else 8
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 NOOP = {"compute_driver": "noop", "amphora_driver": "noop", "network_driver": "noop"}

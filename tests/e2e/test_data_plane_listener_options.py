@@ -207,11 +207,13 @@ def test_disabled_pool_answers_503(cloud: Cloud, backends):
 # --- hostile strings -----------------------------------------------------------------------
 
 MARK = "EVIL"  # every hostile string carries it; no rendered file may
-CONTROL = [f"x\n{MARK} frontend", f"x\r{MARK}", f"{MARK}\x00", f"{MARK}\x1b[0m", f"{MARK}\x7f"]
+CONTROL = [f"x\n{MARK} frontend", f"x\r{MARK}", f"{MARK}\x00", f"{MARK}\x1b[0m", f"{MARK}\x7f",
+           f"{MARK} spaced\u2028unicode line separator", f"{MARK}\x85next line",
+           f"{MARK}\u200bzero width"]
 # accepted where Octavia accepts them (names, descriptions: never rendered), and then never
 # written to a file
 INERT = [f"it's \"{MARK}\" # not a comment", f"%[src] ${{{MARK}}} \\ back",
-         f"{MARK} spaced\u2028unicode line separator"]
+         f"{MARK} ünïcödé ☃ text"]
 
 
 def _refused(r: httpx.Response) -> None:
