@@ -118,18 +118,21 @@ class _Graph:
             pool_t, m_t = Pool.__table__, Member.__table__
             for r in s.execute(
                     select(pool_t.c.id, pool_t.c.load_balancer_id,
-                           pool_t.c.operating_status,
+                           pool_t.c.operating_status, pool_t.c.enabled,
                            m_t.c.id.label("member_id"),
-                           m_t.c.operating_status.label("member_status"))
+                           m_t.c.operating_status.label("member_status"),
+                           m_t.c.enabled.label("member_enabled"))
                     .outerjoin(m_t, m_t.c.pool_id == pool_t.c.id)
                     .where(pool_t.c.load_balancer_id.in_(list(self.lbs)))
                     .order_by(pool_t.c.created_at, m_t.c.created_at)):
                 if r.id not in self.pools:
-                    self.pools[r.id] = {"operating_status": r.operating_status}
+                    self.pools[r.id] = {"operating_status": r.operating_status,
+                                        "enabled": r.enabled}
                     self.lb_pools[r.load_balancer_id].append(r.id)
                     self.pool_members[r.id] = []
                 if r.member_id is not None:
-                    self.members[r.member_id] = {"operating_status": r.member_status}
+                    self.members[r.member_id] = {"operating_status": r.member_status,
+                                                 "enabled": r.member_enabled}
                     self.pool_members[r.id].append(r.member_id)
         self._rows = {"lb": self.lbs, "listener": self.listeners, "pool": self.pools,
                       "member": self.members}
@@ -253,7 +256,8 @@ def _health(g: _Graph, msg: dict, heartbeat_interval: float) -> _Staged | None:
         pools.setdefault(key.rsplit(":", 1)[0], entry)
     for pool_id in g.lb_pools[lb_id]:
         entry = pools.get(pool_id)
-        if entry is None:
+        if entry is None or not g.pools[pool_id]["enabled"]:
+            # (disabled: OFFLINE whatever a heartbeat from before the change still says)
             st.set("pool", pool_id, c.OFFLINE)
             continue
         status = entry.get("status")
@@ -263,6 +267,9 @@ def _health(g: _Graph, msg: dict, heartbeat_interval: float) -> _Staged | None:
         members = entry.get("members") or {}
         for m_id in g.pool_members[pool_id]:
             reported = members.get(m_id)
+            if not g.members[m_id]["enabled"]:
+                st.set("member", m_id, c.OFFLINE)
+                continue
             if reported is None:
                 if st.status("member", m_id) != c.NO_MONITOR:
                     st.set("member", m_id, c.OFFLINE)
